@@ -1,0 +1,21 @@
+# `make demo` paints the bundled photo; `make test` runs the tests. Both set up .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+
+.PHONY: demo test
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/python style_transfer.py $(ARGS)
+
+test: $(VENV)/.installed-dev
+	$(VENV)/bin/python -m pytest -q tests $(ARGS)
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(VENV)/bin/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
