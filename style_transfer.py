@@ -12,16 +12,23 @@ import time
 
 # --- Settings -------------------------------------------------------------------------------------
 CONTENT_IMAGE = "images/cincinnati_bridge.jpg"
-STYLE_IMAGE = "images/starry_night.jpg"
+STYLE_IMAGES = ["images/starry_night.jpg"]
+STYLE_BLEND = []                # one weight per style image; empty: equal weights
 SIZE_PX = 384                   # longer side of the result; the aspect ratio of the photo is kept
+SCALES = [1]                    # coarse-to-fine: a number of passes (each half the next) or their sizes
+STYLE_SCALE = 1.0               # size of the painting relative to the result: larger, larger brush strokes
 CONTENT_WEIGHT = 1e-3           # alpha in the paper
 STYLE_WEIGHT = 1.0              # beta in the paper
+TV_WEIGHT = 0.0                 # total-variation smoothing; 0 is off
 CONTENT_LAYERS = {"conv4_2": 1.0}  # layer: weight
 STYLE_LAYERS = {"conv1_1": 0.2, "conv2_1": 0.2, "conv3_1": 0.2, "conv4_1": 0.2, "conv5_1": 0.2}
 POOLING = "avg"                 # "avg" as in the paper, or "max"
-NOISE_RATIO = 0.6               # start image: this much uniform noise, the rest the photo
+PRESERVE_COLORS = "none"        # "none", "luminance" (style on brightness only) or "histogram"
+INIT = "mix"                    # start image: "mix" (noise in the photo), "content", "style", "noise" or a file
+NOISE_RATIO = 0.6               # share of uniform noise in the "mix" start image
+OPTIMIZER = "adam"              # "adam" (as in the original) or "lbfgs"
 LEARNING_RATE = 2.0             # Adam's step size in pixel values (0..255)
-ITERATIONS = 300
+ITERATIONS = [300]              # per pass; one number: the first pass's, each finer pass half as many
 SAVE_EVERY = 50                 # write an image and a checkpoint every this many iterations
 PRINT_EVERY = 10
 SEED = 0
@@ -37,17 +44,8 @@ class UsageError(Exception):
     """A setting the user gave cannot work; the message says which."""
 
 
-def layer_weights(text):
-    """'conv4_2' or 'conv4_2:0.5' -> ('conv4_2', weight)."""
-    name, _, weight = text.partition(":")
-    try:
-        return name, float(weight) if weight else 1.0
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected LAYER or LAYER:WEIGHT") from None
-
-
 def number(kind, low=None, high=None, low_allowed=True):
-    """An argparse type: a `kind` number in [low, high], or (low, high] when low is not allowed."""
+    """An argparse type: a finite `kind` number in [low, high], or (low, high] when low is not allowed."""
     def parse(text):
         try:
             value = kind(text)
@@ -65,6 +63,12 @@ positive_int, positive_float = number(int, 0, low_allowed=False), number(float, 
 non_negative_float = number(float, 0)
 
 
+def layer_weight(text):
+    """'conv4_2' or 'conv4_2:0.5' -> ('conv4_2', weight)."""
+    name, _, weight = text.partition(":")
+    return name, non_negative_float(weight) if weight else 1.0
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, not argparse's usage block
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -73,20 +77,30 @@ class Parser(argparse.ArgumentParser):
 def parse_args(argv=None):
     p = Parser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--content", dest="content_image", default=CONTENT_IMAGE, help="the photo")
-    p.add_argument("--style", dest="style_image", default=STYLE_IMAGE, help="the painting")
+    p.add_argument("--style", dest="style_images", nargs="+", default=STYLE_IMAGES, help="one or more paintings")
+    p.add_argument("--style-blend", nargs="+", type=non_negative_float, default=STYLE_BLEND,
+                   help="weight of each painting (normalized to sum to 1); default: equal")
     p.add_argument("--size", dest="size_px", type=positive_int, default=SIZE_PX,
                    help="longer side of the result in pixels")
+    p.add_argument("--scales", nargs="+", type=positive_int, default=SCALES,
+                   help="coarse-to-fine passes: a count (each pass half the size of the next) or the sizes")
+    p.add_argument("--style-scale", type=positive_float, default=STYLE_SCALE,
+                   help="size of the painting relative to the result")
     p.add_argument("--content-weight", type=non_negative_float, default=CONTENT_WEIGHT)
     p.add_argument("--style-weight", type=non_negative_float, default=STYLE_WEIGHT)
-    p.add_argument("--content-layers", nargs="+", type=layer_weights, metavar="LAYER[:WEIGHT]",
+    p.add_argument("--tv-weight", type=non_negative_float, default=TV_WEIGHT, help="total-variation weight")
+    p.add_argument("--content-layers", nargs="+", type=layer_weight, metavar="LAYER[:WEIGHT]",
                    default=list(CONTENT_LAYERS.items()))
-    p.add_argument("--style-layers", nargs="+", type=layer_weights, metavar="LAYER[:WEIGHT]",
+    p.add_argument("--style-layers", nargs="+", type=layer_weight, metavar="LAYER[:WEIGHT]",
                    default=list(STYLE_LAYERS.items()))
     p.add_argument("--pooling", choices=("avg", "max"), default=POOLING)
-    p.add_argument("--noise-ratio", type=number(float, 0, 1), default=NOISE_RATIO,
-                   help="share of uniform noise in the start image")
-    p.add_argument("--learning-rate", type=positive_float, default=LEARNING_RATE)
-    p.add_argument("--iterations", type=positive_int, default=ITERATIONS)
+    p.add_argument("--preserve-colors", choices=("none", "luminance", "histogram"), default=PRESERVE_COLORS)
+    p.add_argument("--init", default=INIT, help="mix, content, style, noise, or an image file")
+    p.add_argument("--noise-ratio", type=number(float, 0, 1), default=NOISE_RATIO)
+    p.add_argument("--optimizer", choices=("adam", "lbfgs"), default=OPTIMIZER)
+    p.add_argument("--learning-rate", type=positive_float, default=LEARNING_RATE, help="Adam's step size")
+    p.add_argument("--iterations", nargs="+", type=positive_int, default=ITERATIONS,
+                   help="per pass; one number: the first pass's, each finer pass half as many")
     p.add_argument("--save-every", type=positive_int, default=SAVE_EVERY)
     p.add_argument("--print-every", type=positive_int, default=PRINT_EVERY)
     p.add_argument("--seed", type=int, default=SEED)
@@ -95,22 +109,47 @@ def parse_args(argv=None):
     p.add_argument("--output-dir", default=OUTPUT_DIR)
     p.add_argument("--fresh", action="store_true", help="start a new run instead of resuming the last one")
     settings = p.parse_args(argv)
-    settings.content_layers = dict(settings.content_layers)
-    settings.style_layers = dict(settings.style_layers)
-    from vgg_model import LAYERS
-    for name in list(settings.content_layers) + list(settings.style_layers):
-        if name not in LAYERS:
-            p.error(f"unknown layer {name!r}; choose from {' '.join(LAYERS)}")
+    try:
+        check(settings)
+    except UsageError as error:
+        p.error(str(error))
     return settings
 
 
+def check(settings):
+    """Settings that are valid one by one but not together; also fills in the derived lists."""
+    from vgg_model import LAYERS
+    from utils import START_IMAGES
+    settings.content_layers, settings.style_layers = dict(settings.content_layers), dict(settings.style_layers)
+    for name in [*settings.content_layers, *settings.style_layers]:
+        if name not in LAYERS:
+            raise UsageError(f"unknown layer {name!r}; choose from {' '.join(LAYERS)}")
+    blend = settings.style_blend or [1.0] * len(settings.style_images)
+    if len(blend) != len(settings.style_images) or sum(blend) <= 0:
+        raise UsageError(f"--style-blend needs {len(settings.style_images)} weights, not all 0 (one per style image)")
+    settings.style_blend = [weight / sum(blend) for weight in blend]
+    if len(settings.scales) == 1:
+        count = settings.scales[0]
+        settings.scales = [max(16, round(settings.size_px / 2 ** (count - 1 - i))) for i in range(count)]
+    elif settings.scales[-1] < settings.size_px:
+        settings.scales.append(settings.size_px)
+    if settings.scales != sorted(set(settings.scales)) or settings.scales[-1] != settings.size_px:
+        raise UsageError(f"--scales must increase up to --size {settings.size_px}")
+    if len(settings.iterations) == 1:
+        settings.iterations = [max(1, settings.iterations[0] // 2 ** i) for i in range(len(settings.scales))]
+    if len(settings.iterations) != len(settings.scales):
+        raise UsageError(f"--iterations needs 1 or {len(settings.scales)} numbers (one per pass)")
+    if settings.init not in START_IMAGES and not os.path.isfile(settings.init):
+        raise UsageError(f"--init {settings.init!r} is neither one of {', '.join(START_IMAGES)} nor an image file")
+
+
 def run_identity(settings):
-    """(folder name, settings digest): the same inputs and settings always map to the same run."""
+    """(folder name, identity): the same inputs and settings always map to the same run folder."""
+    from utils import safe_name
     identity = {k: v for k, v in vars(settings).items() if k not in NOT_IN_RUN_IDENTITY}
     digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
-    from utils import safe_name
-    stem = lambda path: safe_name(os.path.splitext(os.path.basename(path))[0], 30)
-    return f"{stem(settings.content_image)}-{stem(settings.style_image)}-{digest}", identity
+    stem = lambda path: safe_name(os.path.splitext(os.path.basename(path))[0], 24)
+    return "-".join([stem(settings.content_image), *map(stem, settings.style_images), digest]), identity
 
 
 def main(argv=None):
@@ -125,59 +164,85 @@ def main(argv=None):
     return 0
 
 
+def prepare_images(settings, content, styles, size_px):
+    """Content, style images and an output function for one pass, after colour handling."""
+    import utils
+    height, width = utils.fit_long_side(content.shape, size_px)
+    content = utils.resize(content, height, width)
+    styles = [utils.resize(s, *utils.fit_long_side(s.shape, round(size_px * settings.style_scale))) for s in styles]
+    if settings.preserve_colors == "histogram":
+        styles = [utils.match_colour_histogram(style, content) for style in styles]
+    if settings.preserve_colors != "luminance":
+        return content, styles, lambda image: image
+    content_gray = utils.luminance(content)
+    styles = [utils.match_luminance(utils.luminance(style), content_gray) for style in styles]
+    return content_gray, styles, lambda image: utils.recombine_colour(image, content)
+
+
 def run(settings):
-    from utils import fit_long_side, load_image, open_run_folder, resize, save_image
+    from utils import load_image, resize, start_image
     from vgg_model import VGG19, load_weights
 
     content = load_image(settings.content_image)
-    style = load_image(settings.style_image)
-    height, width = fit_long_side(content.shape, settings.size_px)
-    content = resize(content, height, width)
-    style = resize(style, *fit_long_side(style.shape, settings.size_px))
+    styles = [load_image(path) for path in settings.style_images]
     name, identity = run_identity(settings)
+    from records import RunRecord, open_run_folder
     try:
-        run_dir, resuming = open_run_folder(settings.output_dir, name, settings.fresh)
+        folder, resuming = open_run_folder(settings.output_dir, name, settings.fresh)
     except OSError as error:
         raise UsageError(f"cannot write to output folder {settings.output_dir} ({error.strerror}); "
                          "choose another with --output-dir") from None
+    record = RunRecord(folder, name, identity)
+    print(f"run folder: {folder}")
 
     weights = load_weights(settings.weights_file, log=print)
-    network = VGG19(weights, list(settings.content_layers) + list(settings.style_layers), settings.pooling)
-    from stylize import Stylizer, initial_image
-    stylizer = Stylizer(network, content, [style], [1.0], settings.content_layers, settings.style_layers,
-                        settings.content_weight, settings.style_weight, settings.learning_rate,
-                        initial_image(content, settings.noise_ratio, settings.seed))
-    checkpoints = stylizer.checkpoint_manager(run_dir)
-    if resuming and checkpoints.latest_checkpoint:
-        stylizer.checkpoint.restore(checkpoints.latest_checkpoint)
-        print(f"resuming {run_dir} from step {int(stylizer.step)}")
-    else:
-        print(f"run folder: {run_dir}")
-    with open(os.path.join(run_dir, "settings.json"), "w") as f:
-        json.dump(dict(identity, weights_source=weights.source, weights_sha256=weights.sha256), f, indent=1)
+    record.write_settings(weights_source=weights.source, weights_sha256=weights.sha256, status="running")
+    network = VGG19(weights, [*settings.content_layers, *settings.style_layers], settings.pooling)
+    from stylize import Stylizer
 
-    def save(step):
-        path = os.path.join(run_dir, f"{name}-step{step:05d}.png")
-        save_image(path, stylizer.result())
-        checkpoints.save(checkpoint_number=step)
-        return path
+    started, image, global_step = time.perf_counter(), None, 0
+    for index, (size_px, iterations) in enumerate(zip(settings.scales, settings.iterations), start=1):
+        pass_content, pass_styles, to_output = prepare_images(settings, content, styles, size_px)
+        height, width = pass_content.shape[:2]
+        first = (start_image(settings.init, pass_content, pass_styles[0], settings.noise_ratio, settings.seed)
+                 if image is None else resize(image, height, width))
+        stylizer = Stylizer(network, pass_content, pass_styles, settings.style_blend, first,
+                            settings.content_layers, settings.style_layers,
+                            settings.content_weight, settings.style_weight, settings.tv_weight)
+        checkpoints = stylizer.checkpoint_manager(os.path.join(folder, "checkpoints", f"pass{index}-{size_px}px"))
+        if resuming and checkpoints.latest_checkpoint:
+            stylizer.checkpoint.restore(checkpoints.latest_checkpoint)
+            print(f"resuming pass {index} from step {int(stylizer.step)}")
+        record.start_pass(index, int(stylizer.step))
+        pass_started, first_step = time.perf_counter(), int(stylizer.step)
+        label = f"pass {index}/{len(settings.scales)} {width}x{height}" if len(settings.scales) > 1 else \
+            f"{width}x{height}"
 
-    print(f"{height}x{width} px, {settings.iterations} iterations")
-    started, first_step, path = time.perf_counter(), int(stylizer.step), None
-    for progress in stylizer.run(settings.iterations):
-        done = progress.step - first_step
-        if progress.step % settings.print_every == 0 or progress.step == settings.iterations:
-            per_step_s = (time.perf_counter() - started) / done
-            left_s = per_step_s * (settings.iterations - progress.step)
-            print(f"step {progress.step:5d}/{settings.iterations}  content {progress.content_loss:10.4g}  "
-                  f"style {progress.style_loss:10.4g}  total {progress.total_loss:10.4g}  "
-                  f"{per_step_s:5.2f} s/it  {left_s / 60:5.1f} min left", flush=True)
-        if progress.step % settings.save_every == 0 or progress.step == settings.iterations:
-            path = save(progress.step)
-    if path is None:
-        print(f"this run had already reached step {int(stylizer.step)}; raise --iterations to continue it, "
-              "or use --fresh to start again")
-        path = save(int(stylizer.step))
+        def save(step):
+            snapshot = record.snapshot(f"{size_px}px-step{step:05d}", global_step + step, to_output(stylizer.result()))
+            checkpoints.save(checkpoint_number=step)
+            return snapshot
+
+        def on_step(progress):
+            record.log(index, size_px, global_step + progress.step, progress)
+            if progress.step % settings.print_every == 0 or progress.step == iterations:
+                per_step_s = (time.perf_counter() - pass_started) / (progress.step - first_step)
+                print(f"{label}  step {progress.step:5d}/{iterations}  content {progress.content_loss:9.3e}  "
+                      f"style {progress.style_loss:9.3e}  total {progress.total_loss:9.3e}  "
+                      f"{per_step_s:5.2f} s/it  {per_step_s * (iterations - progress.step) / 60:5.1f} min left",
+                      flush=True)
+            if progress.step % settings.save_every == 0 or progress.step == iterations:
+                save(progress.step)
+
+        stylizer.run(settings.optimizer, iterations, settings.learning_rate, on_step)
+        if int(stylizer.step) % settings.save_every:
+            save(int(stylizer.step))  # an optimizer that converged early still leaves its last image
+        image, global_step = stylizer.result(), global_step + iterations
+
+    result = to_output(image)
+    path = record.finish(result, content=resize(content, *result.shape[:2]), styles=styles)
+    record.write_settings(weights_source=weights.source, weights_sha256=weights.sha256, status="finished",
+                          elapsed_s=round(time.perf_counter() - started, 1))
     print(f"result: {path}")
 
 

@@ -6,6 +6,7 @@ import numpy as np
 
 # Refuse decompression bombs (a tiny header claiming a gigantic image) before OpenCV allocates them.
 MAX_IMAGE_PIXELS = 1 << 28
+MAX_FILE_BYTES = 4 * MAX_IMAGE_PIXELS  # room for an uncompressed 8-bit RGBA file of that size
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
 import cv2  # noqa: E402  (reads the variable above at import)
 
@@ -19,31 +20,46 @@ class ImageError(Exception):
 def load_image(path):
     """The image at path as float32 RGB, shape (height, width, 3), values 0..255.
 
-    Accepts 8- and 16-bit files, grayscale, alpha (composited over white) and CMYK JPEGs; honours
-    the EXIF orientation of photos.
+    Accepts 8- and 16-bit and float files, grayscale, alpha (composited over white) and CMYK JPEGs;
+    honours the EXIF orientation of photos. Raises ImageError, with a one-line reason, for anything else.
     """
     if not os.path.exists(path):
         raise ImageError(f"image {path} does not exist")
     if not os.path.isfile(path):
         raise ImageError(f"image {path} is not a file")
+    size = os.path.getsize(path)
+    if size == 0:  # also keeps us from blocking on special files that report no size, such as /proc/kmsg
+        raise ImageError(f"image {path} is empty")
+    if size > MAX_FILE_BYTES:
+        raise ImageError(f"image {path} is {size >> 20} MB; files over {MAX_FILE_BYTES >> 20} MB are refused")
     try:
         data = np.fromfile(path, np.uint8)
     except OSError as error:
         raise ImageError(f"image {path} cannot be read ({error.strerror})") from None
-    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if raw is None or raw.size == 0:
-        raise ImageError(f"image {path} is empty, truncated or not in a format OpenCV reads")
-    if raw.ndim == 3 and raw.shape[2] == 4:
-        bgr, alpha = raw[:, :, :3].astype(np.float32), raw[:, :, 3:].astype(np.float32)
-        scale = float(np.iinfo(raw.dtype).max) if raw.dtype.kind in "ui" else 1.0
-        bgr = bgr * (alpha / scale) + scale * (1 - alpha / scale)
-    else:  # decoded again so that OpenCV applies the EXIF orientation and expands gray or CMYK to BGR
-        bgr = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ImageError(f"image {path} cannot be decoded")
-        scale = float(np.iinfo(bgr.dtype).max) if bgr.dtype.kind in "ui" else 1.0
-    rgb = bgr[:, :, ::-1].astype(np.float32) * (255.0 / scale)
-    return np.ascontiguousarray(np.clip(rgb, 0, 255))
+    try:
+        # These three flags together keep the file's channels (so alpha) and bit depth, yet unlike
+        # IMREAD_UNCHANGED still apply the EXIF orientation and turn CMYK into BGR.
+        pixels = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
+    except cv2.error as error:  # bad data gives None; OpenCV raises only when the header's size fails its limits
+        raise ImageError(f"image {path} is too large or its header is corrupt ({error.err})") from None
+    if pixels is None:
+        raise ImageError(f"image {path} is truncated, corrupt or not in a format OpenCV reads")
+    return _rgb_over_white(pixels)
+
+
+def _rgb_over_white(pixels):
+    """Decoded gray, gray+alpha, BGR or BGRA pixels of any depth as float32 RGB 0..255, alpha over white."""
+    pixels = pixels.reshape(pixels.shape[0], pixels.shape[1], -1)
+    scale = np.iinfo(pixels.dtype).max if pixels.dtype.kind in "ui" else 1.0  # float files hold 0..1
+    rgb = np.empty(pixels.shape[:2] + (3,), np.float32)
+    rgb[...] = pixels[:, :, 2::-1] if pixels.shape[2] >= 3 else pixels[:, :, :1]  # gray fills all three
+    rgb *= 255 / scale
+    if pixels.shape[2] in (2, 4):
+        alpha = np.clip(pixels[:, :, -1:] / np.float32(scale), 0, 1)
+        rgb *= alpha
+        rgb += 255 * (1 - alpha)
+    np.nan_to_num(rgb, copy=False)  # float files can hold NaN and infinities
+    return np.clip(rgb, 0, 255, out=rgb)
 
 
 def fit_long_side(shape, size_px):
@@ -91,21 +107,72 @@ def safe_name(text, max_length=60):
     return name[:max_length] or "image"
 
 
-def open_run_folder(output_dir, name, fresh):
-    """(folder, resuming): the latest folder of this run, or a new one if there is none or `fresh` is set.
+# --- Colour -----------------------------------------------------------------------------------------
+# YIQ as in Gatys et al., "Preserving colour in neural artistic style transfer" (arXiv 1606.05897).
+RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114],
+                       [0.596, -0.274, -0.322],
+                       [0.211, -0.523, 0.312]], np.float32)
+YIQ_TO_RGB = np.linalg.inv(RGB_TO_YIQ).astype(np.float32)
 
-    Runs of the same settings go to name, name-2, name-3, ...: starting afresh never overwrites one.
-    Raises OSError when the folder cannot be written, before any expensive work.
+
+def luminance(image):
+    """The Y (luma) channel of an RGB image, repeated into three channels."""
+    y = image @ RGB_TO_YIQ[0]
+    return np.repeat(y[:, :, None], 3, axis=2)
+
+
+def match_luminance(style_gray, content_gray):
+    """Shift and scale the painting's luminance to the photo's mean and spread (paper, section 2.2)."""
+    scale = content_gray.std() / max(float(style_gray.std()), 1e-6)
+    return np.clip((style_gray - style_gray.mean()) * scale + content_gray.mean(), 0, 255)
+
+
+def recombine_colour(result_gray, content):
+    """The result's luminance with the photo's chroma (I and Q)."""
+    yiq = content @ RGB_TO_YIQ.T
+    yiq[:, :, 0] = result_gray[:, :, 0]
+    return np.clip(yiq @ YIQ_TO_RGB.T, 0, 255)
+
+
+def match_colour_histogram(style, content):
+    """Recolour the painting so that its pixels' mean and covariance are the photo's.
+
+    A linear map x -> C_c^1/2 C_s^-1/2 (x - mu_s) + mu_c, with symmetric square roots, so the
+    painting's colour distribution takes the photo's shape without rotating hues needlessly.
     """
-    os.makedirs(output_dir, exist_ok=True)
-    pattern = re.compile(re.escape(name) + r"(?:-(\d+))?")
-    numbers = sorted(int(m.group(1) or 1) for m in map(pattern.fullmatch, os.listdir(output_dir)) if m)
-    resuming = bool(numbers) and not fresh
-    number = numbers[-1] if resuming else (numbers[-1] + 1 if numbers else 1)
-    folder = os.path.join(output_dir, name if number == 1 else f"{name}-{number}")
-    os.makedirs(folder, exist_ok=True)
-    probe = os.path.join(folder, ".write-test")
-    with open(probe, "wb"):
-        pass
-    os.remove(probe)
-    return folder, resuming
+    def mean_and_sqrt_covariance(image):
+        pixels = image.reshape(-1, 3).astype(np.float64)
+        values, vectors = np.linalg.eigh(np.cov(pixels, rowvar=False) + 1e-3 * np.eye(3))
+        return pixels.mean(axis=0), vectors, np.sqrt(np.maximum(values, 1e-6))
+
+    mean_s, vectors_s, roots_s = mean_and_sqrt_covariance(style)
+    mean_c, vectors_c, roots_c = mean_and_sqrt_covariance(content)
+    transform = (vectors_c * roots_c) @ vectors_c.T @ (vectors_s / roots_s) @ vectors_s.T
+    pixels = (style.reshape(-1, 3) - mean_s) @ transform.T + mean_c
+    return np.clip(pixels, 0, 255).reshape(style.shape).astype(np.float32)
+
+
+# --- Start image ------------------------------------------------------------------------------------
+START_IMAGES = ("mix", "content", "style", "noise")
+
+
+def start_image(kind, content, style, noise_ratio, seed):
+    """The optimization's first image, as big as the content: `mix` is the original's (uniform noise
+    mixed into the photo by noise_ratio); `content`, `style` (resized to fit) and `noise` are pure;
+    anything else is the path of an image file."""
+    height, width = content.shape[:2]
+    noise = np.random.default_rng(seed).uniform(0, 255, content.shape).astype(np.float32)
+    if kind == "mix":
+        return noise_ratio * noise + (1 - noise_ratio) * content
+    if kind == "content":
+        return content.copy()
+    if kind == "noise":
+        return noise
+    return resize(style if kind == "style" else load_image(kind), height, width)
+
+
+def side_by_side(images, height, gap_px=8):
+    """One sheet of the images scaled to the same height, separated by white gaps."""
+    gap = np.full((height, gap_px, 3), 255, np.float32)
+    tiles = [resize(image, height, max(1, round(image.shape[1] * height / image.shape[0]))) for image in images]
+    return np.concatenate([part for tile in tiles for part in (tile, gap)][:-1], axis=1)
