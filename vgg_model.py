@@ -310,6 +310,44 @@ def load_weights(weights_file=None, cache_dir=None, log=print, downloads=DOWNLOA
                        f"Download {MAT_URL} or {H5_URL} by hand and pass it with --weights FILE")
 
 
+class TooLargeError(Exception):
+    """The requested size needs more memory than the machine has; the message names one that fits."""
+
+
+# Peak resident memory of a run ~ PEAK_BASE_BYTES + PEAK_BYTES_PER_PIXEL x (height x width): the
+# activations of VGG19 up to conv5_1 and their gradients, measured on this project's benchmark.
+PEAK_BASE_BYTES = 1 << 30
+PEAK_BYTES_PER_PIXEL = 8 << 10
+
+
+def available_memory_bytes():
+    """Memory this process may still use: MemAvailable, capped by a cgroup limit if there is one."""
+    with open("/proc/meminfo") as f:
+        available = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+        if limit != "max":
+            available = min(available, int(limit))
+    except OSError:
+        pass
+    return available
+
+
+def check_memory(height, width):
+    """Refuse, before any graph is built, a size whose optimization would not fit in memory."""
+    try:
+        available = available_memory_bytes()
+    except (OSError, StopIteration):  # not Linux: nothing to go by
+        return
+    needed = PEAK_BASE_BYTES + PEAK_BYTES_PER_PIXEL * height * width
+    if needed > available:
+        largest_pixels = max(0, available - PEAK_BASE_BYTES) / PEAK_BYTES_PER_PIXEL
+        largest_px = int((largest_pixels * max(height, width) / min(height, width)) ** 0.5)
+        raise TooLargeError(f"{width}x{height} px needs about {needed / 2**30:.1f} GiB of memory but "
+                            f"{available / 2**30:.1f} GiB are available; use --size {largest_px} or less")
+
+
 def import_tensorflow():
     """Import TensorFlow without its start-up noise (C++ log lines that bypass TF_CPP_MIN_LOG_LEVEL)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
