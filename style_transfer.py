@@ -77,40 +77,57 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    def _get_help_string(self, action):  # a help text that spells out its default keeps it
+        return action.help if "default:" in action.help else super()._get_help_string(action)
+
+
+def layers_text(layers):
+    return " ".join(f"{name}:{weight:g}" for name, weight in layers.items())
+
+
 def parse_args(argv=None):
-    p = Parser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = Parser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     p.add_argument("--content", dest="content_image", default=CONTENT_IMAGE, help="the photo")
-    p.add_argument("--style", dest="style_images", nargs="+", default=STYLE_IMAGES, help="one or more paintings")
+    p.add_argument("--style", dest="style_images", nargs="+", default=STYLE_IMAGES,
+                   help=f"one or more paintings (default: {' '.join(STYLE_IMAGES)})")
     p.add_argument("--style-blend", nargs="+", type=non_negative_float, default=STYLE_BLEND,
-                   help="weight of each painting (normalized to sum to 1); default: equal")
+                   help="weight of each painting, normalized to sum to 1 (default: equal weights)")
     p.add_argument("--size", dest="size_px", type=positive_int, default=SIZE_PX,
-                   help="longer side of the result in pixels")
+                   help="longer side of the result in pixels; the photo's aspect ratio is kept")
     p.add_argument("--scales", nargs="+", type=positive_int, default=SCALES,
-                   help="coarse-to-fine passes: a count (each pass half the size of the next) or the sizes")
+                   help="coarse-to-fine passes: a count (each pass half the size of the next) or the sizes "
+                        f"(default: {' '.join(map(str, SCALES))})")
     p.add_argument("--style-scale", type=positive_float, default=STYLE_SCALE,
-                   help="size of the painting relative to the result")
-    p.add_argument("--content-weight", type=non_negative_float, default=CONTENT_WEIGHT)
-    p.add_argument("--style-weight", type=non_negative_float, default=STYLE_WEIGHT)
-    p.add_argument("--tv-weight", type=non_negative_float, default=TV_WEIGHT, help="total-variation weight")
+                   help="size of the painting relative to the result; larger gives larger brush strokes")
+    p.add_argument("--content-weight", type=non_negative_float, default=CONTENT_WEIGHT, help="alpha in the paper")
+    p.add_argument("--style-weight", type=non_negative_float, default=STYLE_WEIGHT, help="beta in the paper")
+    p.add_argument("--tv-weight", type=non_negative_float, default=TV_WEIGHT,
+                   help="total-variation smoothing; 0 is off")
     p.add_argument("--content-layers", nargs="+", type=layer_weight, metavar="LAYER[:WEIGHT]",
-                   default=list(CONTENT_LAYERS.items()))
+                   default=list(CONTENT_LAYERS.items()), help=f"(default: {layers_text(CONTENT_LAYERS)})")
     p.add_argument("--style-layers", nargs="+", type=layer_weight, metavar="LAYER[:WEIGHT]",
-                   default=list(STYLE_LAYERS.items()))
-    p.add_argument("--pooling", choices=("avg", "max"), default=POOLING)
-    p.add_argument("--preserve-colors", choices=("none", "luminance", "histogram"), default=PRESERVE_COLORS)
-    p.add_argument("--init", default=INIT, help="mix, content, style, noise, or an image file")
-    p.add_argument("--noise-ratio", type=number(float, 0, 1), default=NOISE_RATIO)
-    p.add_argument("--optimizer", choices=("adam", "lbfgs"), default=OPTIMIZER)
-    p.add_argument("--learning-rate", type=positive_float, default=LEARNING_RATE, help="Adam's step size")
+                   default=list(STYLE_LAYERS.items()), help=f"(default: {layers_text(STYLE_LAYERS)})")
+    p.add_argument("--pooling", choices=("avg", "max"), default=POOLING, help="VGG19's pooling")
+    p.add_argument("--preserve-colors", choices=("none", "luminance", "histogram"), default=PRESERVE_COLORS,
+                   help="keep the photo's colours: transfer on luminance only, or recolour the painting first")
+    p.add_argument("--init", default=INIT, help="start image: mix, content, style, noise, or an image file")
+    p.add_argument("--noise-ratio", type=number(float, 0, 1), default=NOISE_RATIO,
+                   help="share of uniform noise in the 'mix' start image")
+    p.add_argument("--optimizer", choices=("adam", "lbfgs"), default=OPTIMIZER, help="the optimizer")
+    p.add_argument("--learning-rate", type=positive_float, default=LEARNING_RATE,
+                   help="Adam's step size in pixel values")
     p.add_argument("--iterations", nargs="+", type=positive_int, default=ITERATIONS,
-                   help="per pass; one number: the first pass's, each finer pass half as many")
-    p.add_argument("--save-every", type=positive_int, default=SAVE_EVERY)
-    p.add_argument("--print-every", type=positive_int, default=PRINT_EVERY)
-    p.add_argument("--seed", type=int, default=SEED)
+                   help="per pass; one number: the first pass's, each finer pass half as many "
+                        f"(default: {' '.join(map(str, ITERATIONS))})")
+    p.add_argument("--save-every", type=positive_int, default=SAVE_EVERY,
+                   help="write an image and a checkpoint every this many iterations")
+    p.add_argument("--print-every", type=positive_int, default=PRINT_EVERY, help="progress line every N iterations")
+    p.add_argument("--seed", type=int, default=SEED, help="seed of the start image's noise")
     p.add_argument("--weights", dest="weights_file", default=WEIGHTS_FILE,
-                   help="VGG19 weights (.mat or .h5); default: fetched once into the cache")
-    p.add_argument("--output-dir", default=OUTPUT_DIR)
-    p.add_argument("--fresh", action="store_true", help="start a new run instead of resuming the last one")
+                   help="VGG19 weights (.mat or .h5) (default: fetched once into the cache)")
+    p.add_argument("--output-dir", default=OUTPUT_DIR, help="where run folders go")
+    p.add_argument("--fresh", action="store_true", help="start a new run folder instead of resuming the last one")
     settings = p.parse_args(argv)
     try:
         check(settings)
@@ -135,7 +152,7 @@ def check(settings):
         count = settings.scales[0]
         settings.scales = [max(16, round(settings.size_px / 2 ** (count - 1 - i))) for i in range(count)]
     elif settings.scales[-1] < settings.size_px:
-        settings.scales.append(settings.size_px)
+        settings.scales = [*settings.scales, settings.size_px]
     if settings.scales != sorted(set(settings.scales)) or settings.scales[-1] != settings.size_px:
         raise UsageError(f"--scales must increase up to --size {settings.size_px}")
     if len(settings.iterations) == 1:
