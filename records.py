@@ -10,7 +10,7 @@ import re
 from stylize import tf
 from utils import encode_png, save_image, side_by_side, write_atomic
 
-LOSS_COLUMNS = ("pass", "size_px", "step", "content", "style", "tv", "total", "step_s")
+LOSS_COLUMNS = ("pass", "tile", "size_px", "step", "content", "style", "tv", "total", "step_s")
 
 
 def open_run_folder(output_dir, name, fresh):
@@ -58,14 +58,15 @@ class RunRecord:
         record = dict(self.settings, **extra, library_versions=library_versions())
         write_atomic(os.path.join(self.folder, "settings.json"), json.dumps(record, indent=1).encode())
 
-    def start_pass(self, pass_index, restored_step):
-        """Forget log rows of this pass after the restored checkpoint: they are about to be redone."""
-        self.rows = [row for row in self.rows if int(row[0]) < pass_index
-                     or int(row[0]) == pass_index and int(row[2]) <= restored_step]
+    def start_job(self, where, restored_step):
+        """Forget the log rows of this pass (or tile) after its restored checkpoint: they will be redone."""
+        key = lambda row: tuple(int(value) for value in row[:2])
+        self.rows = [row for row in self.rows if key(row) != where[:2] or int(row[3]) <= restored_step]
 
-    def log(self, pass_index, size_px, global_step, progress):
-        self.rows.append([pass_index, size_px, progress.step, progress.content_loss, progress.style_loss,
-                          progress.tv_loss, progress.total_loss, round(progress.step_s, 4)])
+    def log(self, where, global_step, progress):
+        """where: (pass, tile, size_px), tile 0 for a pass done in one piece."""
+        self.rows.append([*where, progress.step, progress.content_loss, progress.style_loss, progress.tv_loss,
+                          progress.total_loss, round(progress.step_s, 4)])
         with self.summaries.as_default(step=global_step):
             for key in ("content_loss", "style_loss", "tv_loss", "total_loss"):
                 tf.summary.scalar(f"loss/{key[:-5]}", getattr(progress, key))

@@ -7,11 +7,9 @@ import hashlib
 import json
 import math
 import os
-import signal
+import resource
 import sys
 import time
-
-import numpy as np
 
 # --- Settings -------------------------------------------------------------------------------------
 CONTENT_IMAGE = "images/cincinnati_bridge.jpg"
@@ -37,6 +35,7 @@ PRINT_EVERY = 10
 SEED = 0
 WEIGHTS_FILE = None             # a VGG19 .mat or .h5 of your own; None fetches and caches one
 OUTPUT_DIR = "outputs"
+TILE_PX = 0                     # refine images larger than this in overlapping tiles; 0: what memory allows
 # ----------------------------------------------------------------------------------------------------
 
 # Settings that do not change the picture, so a run can be resumed or extended with other values.
@@ -127,6 +126,9 @@ def parse_args(argv=None):
     p.add_argument("--weights", dest="weights_file", default=WEIGHTS_FILE,
                    help="VGG19 weights (.mat or .h5) (default: fetched once into the cache)")
     p.add_argument("--output-dir", default=OUTPUT_DIR, help="where run folders go")
+    p.add_argument("--tile-px", type=number(int, 0), default=TILE_PX,
+                   help="refine images larger than this in overlapping tiles, so memory stays bounded "
+                        "(default: 0, the largest tile that fits in the memory available)")
     p.add_argument("--fresh", action="store_true", help="start a new run folder instead of resuming the last one")
     settings = p.parse_args(argv)
     try:
@@ -172,47 +174,17 @@ def run_identity(settings):
     return "-".join([stem(settings.content_image), *map(stem, settings.style_images), digest]), identity
 
 
-class RunStopped(Exception):
-    """The run ended early (a signal, a diverging loss); what it wrote is kept. `status` is the exit code."""
-
-    def __init__(self, message, status):
-        super().__init__(message)
-        self.status = status
-
-
-class StopRequest:
-    """Ctrl-C or SIGTERM asks the run to stop after the current step; a second one ends it at once."""
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self):
-        self.signal = None
-
-    def __enter__(self):
-        self.previous = {number: signal.signal(number, self._request) for number in self.SIGNALS}
-        return self
-
-    def _request(self, number, _frame):
-        self.signal = signal.Signals(number)
-        for other in self.SIGNALS:  # the default action ends the process at once, even inside a TF step
-            signal.signal(other, signal.SIG_DFL)
-        print(f"\n{self.signal.name}: stopping after this step (press Ctrl-C again to quit at once)",
-              file=sys.stderr, flush=True)
-
-    def __exit__(self, *_):
-        for number, handler in self.previous.items():
-            signal.signal(number, handler)
-
-
 def main(argv=None):
     settings = parse_args(argv)
     from utils import ImageError
     from vgg_model import TooLargeError, WeightsError
+    import runner
     try:
         run(settings)
     except (UsageError, ImageError, WeightsError, TooLargeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except RunStopped as stopped:
+    except runner.RunStopped as stopped:
         print(stopped, file=sys.stderr)
         return stopped.status
     except OSError as error:  # a full disk or a folder gone while writing; what was written stays
@@ -222,29 +194,16 @@ def main(argv=None):
     return 0
 
 
-def prepare_images(settings, content, styles, size_px):
-    """Content, style images and an output function for one pass, after colour handling."""
-    import utils
-    height, width = utils.fit_long_side(content.shape, size_px)
-    content = utils.resize(content, height, width)
-    styles = [utils.resize(s, *utils.fit_long_side(s.shape, round(size_px * settings.style_scale))) for s in styles]
-    if settings.preserve_colors == "histogram":
-        styles = [utils.match_colour_histogram(style, content) for style in styles]
-    if settings.preserve_colors != "luminance":
-        return content, styles, lambda image: image
-    content_gray = utils.luminance(content)
-    styles = [utils.match_luminance(utils.luminance(style), content_gray) for style in styles]
-    return content_gray, styles, lambda image: utils.recombine_colour(image, content)
-
-
 def run(settings):
     from records import RunRecord, open_run_folder
+    from runner import Runner, StopRequest
     from utils import fit_long_side, load_image, resize
-    from vgg_model import VGG19, check_memory, load_weights
+    from vgg_model import VGG19, check_memory, load_weights, tile_size
 
     content = load_image(settings.content_image)
     styles = [load_image(path) for path in settings.style_images]
-    check_memory(*fit_long_side(content.shape, settings.size_px))
+    tile_px = settings.tile_px or tile_size(*fit_long_side(content.shape, settings.size_px))
+    check_memory(*fit_long_side(content.shape, min(settings.size_px, tile_px)))
     name, identity = run_identity(settings)
     try:
         folder, resuming = open_run_folder(settings.output_dir, name, settings.fresh)
@@ -257,73 +216,15 @@ def run(settings):
     weights = load_weights(settings.weights_file, log=print)
     record.write_settings(weights_source=weights.source, weights_sha256=weights.sha256, status="running")
     network = VGG19(weights, [*settings.content_layers, *settings.style_layers], settings.pooling)
-    started, image, first_global_step = time.perf_counter(), None, 0
+    started = time.perf_counter()
     with StopRequest() as stop:
-        for index, (size_px, iterations) in enumerate(zip(settings.scales, settings.iterations), start=1):
-            image, to_output = run_pass(settings, network, record, stop, resuming, content, styles, image,
-                                        index, size_px, iterations, first_global_step)
-            first_global_step += iterations
+        result = Runner(settings, network, record, resuming, tile_px, stop).run_passes(content, styles)
 
-    result = to_output(image)
     path = record.finish(result, content=resize(content, *result.shape[:2]), styles=styles)
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20
     record.write_settings(weights_source=weights.source, weights_sha256=weights.sha256, status="finished",
-                          elapsed_s=round(time.perf_counter() - started, 1))
-    print(f"result: {path}")
-
-
-def run_pass(settings, network, record, stop, resuming, content, styles, previous, index, size_px, iterations,
-             first_global_step):
-    """One pass at one size, resumed from its checkpoint if it has one; returns (image, to_output)."""
-    from stylize import Stylizer
-    from utils import resize, start_image
-
-    content, styles, to_output = prepare_images(settings, content, styles, size_px)
-    height, width = content.shape[:2]
-    first = (start_image(settings.init, content, styles[0], settings.noise_ratio, settings.seed)
-             if previous is None else resize(previous, height, width))
-    stylizer = Stylizer(network, content, styles, settings.style_blend, first, settings.content_layers,
-                        settings.style_layers, settings.content_weight, settings.style_weight, settings.tv_weight)
-    checkpoints = stylizer.checkpoint_manager(os.path.join(record.folder, "checkpoints", f"pass{index}-{size_px}px"))
-    if resuming and checkpoints.latest_checkpoint:
-        stylizer.checkpoint.restore(checkpoints.latest_checkpoint)
-        print(f"resuming pass {index} from step {int(stylizer.step)}")
-    record.start_pass(index, int(stylizer.step))
-    label = f"pass {index}/{len(settings.scales)} {width}x{height}" if len(settings.scales) > 1 else f"{width}x{height}"
-    pass_started, first_step = time.perf_counter(), int(stylizer.step)
-    saved_step = first_step
-
-    def save(step):
-        nonlocal saved_step
-        image = stylizer.result()
-        if not np.isfinite(image).all():
-            raise RunStopped(f"error: the image became NaN at {label} step {step}; the last good image and "
-                             f"checkpoint (step {saved_step}) are in {record.folder}. Lower --learning-rate "
-                             f"(now {settings.learning_rate}) or the loss weights and start with --fresh", 3)
-        record.snapshot(f"{size_px}px-step{step:05d}", first_global_step + step, to_output(image))
-        checkpoints.save(checkpoint_number=step)
-        saved_step = step
-
-    def on_step(progress):
-        if not math.isfinite(progress.total_loss):
-            save(progress.step)  # refuses, naming the last good checkpoint
-        record.log(index, size_px, first_global_step + progress.step, progress)
-        if progress.step % settings.print_every == 0 or progress.step == iterations:
-            per_step_s = (time.perf_counter() - pass_started) / (progress.step - first_step)
-            print(f"{label}  step {progress.step:5d}/{iterations}  content {progress.content_loss:9.3e}  "
-                  f"style {progress.style_loss:9.3e}  total {progress.total_loss:9.3e}  "
-                  f"{per_step_s:5.2f} s/it  {per_step_s * (iterations - progress.step) / 60:5.1f} min left", flush=True)
-        if progress.step % settings.save_every == 0 or progress.step == iterations or stop.signal:
-            save(progress.step)
-        if stop.signal:
-            raise StopIteration
-
-    stylizer.run(settings.optimizer, iterations, settings.learning_rate, on_step)
-    if stop.signal:
-        raise RunStopped(f"stopped at {label} step {saved_step}; image and checkpoint are in {record.folder}. "
-                         "Run the same command again to resume.", 128 + stop.signal.value)
-    if saved_step != int(stylizer.step):
-        save(int(stylizer.step))  # an optimizer that converged early still leaves its last image
-    return stylizer.result(), to_output
+                          elapsed_s=round(time.perf_counter() - started, 1), peak_memory_gib=round(peak_gib, 2))
+    print(f"result: {path}  ({time.perf_counter() - started:.0f} s, peak memory {peak_gib:.1f} GiB)")
 
 
 if __name__ == "__main__":

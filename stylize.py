@@ -48,21 +48,26 @@ def total_variation(image):
             + tf.reduce_sum(tf.square(image[:, :, 1:, :] - image[:, :, :-1, :])))
 
 
+def style_targets(network, styles, style_blend, style_layers, tile_px):
+    """The blended Gram matrices {layer: G / M} of the paintings, each computed in tiles of at most
+    tile_px so that a painting as large as a poster needs no more memory than one tile."""
+    from tiling import tiled_gram_matrices
+    grams = [tiled_gram_matrices(network, style, list(style_layers), tile_px) for style in styles]
+    return {name: tf.add_n([blend * gram[name] for blend, gram in zip(style_blend, grams)]) for name in style_layers}
+
+
 class Stylizer:
     """Owns the generated image (the program's only trainable variable), the loss targets, and the
     optimizer state, and runs Adam or L-BFGS on it."""
 
-    def __init__(self, network, content, styles, style_blend, start_image, content_layers, style_layers,
+    def __init__(self, network, content, style_targets, start_image, content_layers, style_layers,
                  content_weight, style_weight, tv_weight):
         self.network = network
         self.content_layers, self.style_layers = dict(content_layers), dict(style_layers)
         self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
         content_features = network(tf.constant(content[None]))
         self.content_targets = {name: content_features[name] for name in self.content_layers}
-        style_grams = [{name: gram_matrix(features) for name, features in network(tf.constant(style[None])).items()
-                        if name in self.style_layers} for style in styles]
-        self.style_targets = {name: tf.add_n([blend * grams[name] for blend, grams in zip(style_blend, style_grams)])
-                              for name in self.style_layers}
+        self.style_targets = style_targets
 
         self.image = tf.Variable(start_image[None].astype(np.float32), name="image")
         self.adam_m = tf.Variable(tf.zeros_like(self.image), trainable=False, name="adam_m")

@@ -334,18 +334,33 @@ def available_memory_bytes():
     return available
 
 
+def peak_memory_bytes(height, width):
+    return PEAK_BASE_BYTES + PEAK_BYTES_PER_PIXEL * height * width
+
+
 def check_memory(height, width):
     """Refuse, before any graph is built, a size whose optimization would not fit in memory."""
     try:
         available = available_memory_bytes()
     except (OSError, StopIteration):  # not Linux: nothing to go by
         return
-    needed = PEAK_BASE_BYTES + PEAK_BYTES_PER_PIXEL * height * width
+    needed = peak_memory_bytes(height, width)
     if needed > available:
         largest_pixels = max(0, available - PEAK_BASE_BYTES) / PEAK_BYTES_PER_PIXEL
         largest_px = int((largest_pixels * max(height, width) / min(height, width)) ** 0.5)
         raise TooLargeError(f"{width}x{height} px needs about {needed / 2**30:.1f} GiB of memory but "
-                            f"{available / 2**30:.1f} GiB are available; use --size {largest_px} or less")
+                            f"{available / 2**30:.1f} GiB are available; use --size {largest_px} or less, "
+                            "or a smaller --tile-px")
+
+
+def tile_size(height, width):
+    """The tile side for an image of this size: the whole image if it fits in 3/4 of the machine's
+    memory, else the largest square (a multiple of 256 px) that does. It depends on the machine's
+    total memory only, not on what happens to be free, so a resumed run cuts the same tiles."""
+    budget = 0.75 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if peak_memory_bytes(height, width) <= budget:
+        return max(height, width)
+    return max(256, int(((budget - PEAK_BASE_BYTES) / PEAK_BYTES_PER_PIXEL) ** 0.5) // 256 * 256)
 
 
 def import_tensorflow():
