@@ -1,0 +1,95 @@
+"""High-resolution mode: tiles cover the image, blend without seams, and give nearly what one piece gives."""
+import glob
+
+import cv2
+import numpy as np
+import pytest
+
+import tiling
+from conftest import STYLE_LAYERS, make_stylizer, random_image, run_cli, stylizer_losses
+
+
+@pytest.mark.parametrize("height, width, tile, overlap", [(70, 96, 64, 8), (300, 1000, 256, 32), (50, 50, 64, 8)])
+def test_tiles_cover_the_image_with_the_overlap(height, width, tile, overlap):
+    boxes = tiling.tile_boxes(height, width, tile, overlap)
+    covered = np.zeros((height, width), int)
+    for top, left, bottom, right in boxes:
+        assert bottom - top <= tile and right - left <= tile
+        covered[top:bottom, left:right] += 1
+    assert covered.min() >= 1
+    for starts in (tiling.tile_starts(height, tile, overlap), tiling.tile_starts(width, tile, overlap)):
+        assert all(previous + tile - start >= overlap for previous, start in zip(starts, starts[1:]))
+
+
+def test_paste_keeps_the_tile_inside_and_ramps_across_the_overlap():
+    canvas = np.zeros((40, 80, 3), np.float32)
+    box = (0, 30, 40, 80)  # the right-hand tile: its left side overlaps the canvas
+    tiling.paste(canvas, np.full((40, 50, 3), 100, np.float32), box, overlap_px=10)
+    row = canvas[20, :, 0]
+    assert (row[:30] == 0).all() and (row[40:] == 100).all()
+    ramp = row[30:40]
+    assert (np.diff(ramp) > 0).all() and 0 < ramp[0] < 20 and 80 < ramp[-1] < 100
+
+
+@pytest.fixture(scope="module")
+def network(vgg_weights):
+    from vgg_model import VGG19
+    return VGG19(vgg_weights, ["conv4_2", *STYLE_LAYERS])
+
+
+def test_gram_matrices_in_tiles_match_the_whole_image(network):
+    import tensorflow as tf
+    from stylize import gram_matrix
+    import utils
+    image = utils.resize(utils.load_image("images/starry_night.jpg"), 300, 376)
+    whole = {name: gram_matrix(features).numpy()
+             for name, features in network(tf.constant(image[None])).items() if name in STYLE_LAYERS}
+    tiled = tiling.tiled_gram_matrices(network, image, list(STYLE_LAYERS), tile_px=160, margin_px=32)
+    for name in STYLE_LAYERS:
+        error = np.abs(tiled[name].numpy() - whole[name]).max() / np.abs(whole[name]).max()
+        # conv5_1 sees about 200 px around each position, more than the margin: tiles see less context.
+        assert error < (0.05 if name == "conv5_1" else 1e-3), (name, error)
+    exact = tiling.tiled_gram_matrices(network, image, list(STYLE_LAYERS), tile_px=376)
+    for name in STYLE_LAYERS:
+        np.testing.assert_allclose(exact[name].numpy(), whole[name], rtol=1e-5, atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def tiled_and_whole(tmp_path_factory):
+    """The same refinement of a 96 px image, once in one piece and once in 64 px tiles."""
+    results = {}
+    for tile_px in (96, 64):
+        output_dir = tmp_path_factory.mktemp(f"tile{tile_px}")
+        done = run_cli("--content", "images/astronaut.png", "--style", "images/great_wave.png", "--size", "96",
+                       "--iterations", "15", "--optimizer", "lbfgs", "--init", "content", "--save-every", "100",
+                       "--tile-px", tile_px, "--output-dir", output_dir)
+        assert done.returncode == 0, done.stderr
+        if tile_px == 64:
+            assert "tile 4/4" in done.stdout  # 96 px in 64 px tiles with overlap: 2 x 2
+        final, = glob.glob(str(output_dir / "*" / "*-final.png"))
+        results[tile_px] = cv2.imread(final)[:, :, ::-1].astype(np.float32)
+    return results
+
+
+def test_tiled_refinement_reaches_nearly_the_loss_of_untiled(tiled_and_whole, network):
+    import utils
+    content = utils.resize(utils.load_image("images/astronaut.png"), 96, 96)
+    style = utils.resize(utils.load_image("images/great_wave.png"), 65, 96)
+    stylizer = make_stylizer(network, content, [style], content)
+    start = stylizer_losses(stylizer, content)[2]
+    whole = stylizer_losses(stylizer, tiled_and_whole[96])[2]
+    tiled = stylizer_losses(stylizer, tiled_and_whole[64])[2]
+    assert whole < 0.5 * start and tiled < 0.5 * start  # both did the work
+    assert tiled < 1.5 * whole  # and the tiles, each seeing a third of the image, nearly as well
+
+
+def test_tile_borders_leave_no_seam(tiled_and_whole):
+    image = tiled_and_whole[64].mean(axis=2)
+    column_steps = np.abs(np.diff(image, axis=1)).mean(axis=0)  # energy between columns x and x+1
+    row_steps = np.abs(np.diff(image, axis=0)).mean(axis=1)
+    starts = tiling.tile_starts(96, 64, 64 // 8)
+    borders = sorted({edge for start in starts[1:] for edge in (start - 1, start)} |
+                     {end - 1 for end in (s + 64 for s in starts[:-1])})
+    for steps in (column_steps, row_steps):
+        at_borders = steps[[b for b in borders if b < len(steps)]].mean()
+        assert at_borders < 1.5 * np.median(steps), (at_borders, np.median(steps))
