@@ -201,6 +201,10 @@ def download(url, path):
     try:
         with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(tmp, "wb") as f:
             shutil.copyfileobj(response, f, 1 << 20)
+            expected = response.headers.get("Content-Length")
+        # http.client ends a body cut by the server as if it were complete: compare with what was announced.
+        if expected is not None and os.path.getsize(tmp) != int(expected):
+            raise OSError(f"download of {url} was cut after {os.path.getsize(tmp)} of {expected} bytes")
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
