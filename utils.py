@@ -5,10 +5,16 @@ import re
 import numpy as np
 
 # Refuse decompression bombs (a tiny header claiming a gigantic image) before OpenCV allocates them.
-MAX_IMAGE_PIXELS = 1 << 28
+# The limit also bounds what any file can cost, since a JPEG, GIF or BMP of a few hundred bytes can
+# decode into a whole canvas: 2**26 is 67 megapixels (more than most cameras' photos), 0.8 GB as
+# float32 RGB and a few seconds of work.
+MAX_IMAGE_PIXELS = 1 << 26
 MAX_FILE_BYTES = 4 * MAX_IMAGE_PIXELS  # room for an uncompressed 8-bit RGBA file of that size
-os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_IMAGE_PIXELS))
-import cv2  # noqa: E402  (reads the variable above at import)
+# Progressive JPEGs have about 10 scans. libjpeg decodes every scan over the whole image, however
+# many there are, so a small file repeating one scan thousands of times would take hours.
+MAX_JPEG_SCANS = 100
+os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(MAX_IMAGE_PIXELS)
+import cv2  # noqa: E402  (OpenCV reads the variable once: when cv2 is first imported in the process)
 
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # its own warnings about odd files would only repeat our one-line errors
 
@@ -31,20 +37,45 @@ def load_image(path):
     if size == 0:  # also keeps us from blocking on special files that report no size, such as /proc/kmsg
         raise ImageError(f"image {path} is empty")
     if size > MAX_FILE_BYTES:
-        raise ImageError(f"image {path} is {size >> 20} MB; files over {MAX_FILE_BYTES >> 20} MB are refused")
+        raise ImageError(f"image {path} is over {MAX_FILE_BYTES >> 20} MB, too big to load")
     try:
-        data = np.fromfile(path, np.uint8)
+        with open(path, "rb") as f:
+            data = f.read()
     except OSError as error:
         raise ImageError(f"image {path} cannot be read ({error.strerror})") from None
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and not _png_chunks_fit(data):
+        raise ImageError(f"image {path} is truncated or corrupt: a PNG chunk claims more bytes than the file has")
+    # Counts FF DA, which starts each scan; entropy-coded data never holds it, metadata very rarely.
+    if data.startswith(b"\xff\xd8") and data.count(b"\xff\xda") > MAX_JPEG_SCANS:
+        raise ImageError(f"image {path} is a JPEG of over {MAX_JPEG_SCANS} scans, too slow to decode")
     try:
         # These three flags together keep the file's channels (so alpha) and bit depth, yet unlike
         # IMREAD_UNCHANGED still apply the EXIF orientation and turn CMYK into BGR.
-        pixels = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
+        flags = cv2.IMREAD_COLOR | cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error as error:  # bad data gives None; OpenCV raises only when the header's size fails its limits
-        raise ImageError(f"image {path} is too large or its header is corrupt ({error.err})") from None
+        raise ImageError(f"image {path} is too large or its header is corrupt (failed OpenCV check: "
+                         f"{error.err}; at most {MAX_IMAGE_PIXELS:,} pixels are accepted)") from None
     if pixels is None:
         raise ImageError(f"image {path} is truncated, corrupt or not in a format OpenCV reads")
     return _rgb_over_white(pixels)
+
+
+def _png_chunks_fit(data):
+    """Whether every chunk of a PNG, up to IEND, claims no more bytes than the file has.
+
+    OpenCV 5 allocates and zeroes a chunk's claimed length before reading it: a few bytes claiming
+    a 4 GB chunk would cost 4 GB and many seconds.
+    """
+    position = 8
+    while position + 8 <= len(data):
+        length, kind = int.from_bytes(data[position:position + 4], "big"), data[position + 4:position + 8]
+        position += 12 + length
+        if position > len(data):
+            return False
+        if kind == b"IEND":
+            break
+    return True
 
 
 def _rgb_over_white(pixels):
@@ -58,8 +89,9 @@ def _rgb_over_white(pixels):
         alpha = np.clip(pixels[:, :, -1:] / np.float32(scale), 0, 1)
         rgb *= alpha
         rgb += 255 * (1 - alpha)
-    np.nan_to_num(rgb, copy=False)  # float files can hold NaN and infinities
-    return np.clip(rgb, 0, 255, out=rgb)
+    # fmax and fmin, unlike clip, also turn the NaN that float files can hold into 0
+    np.fmax(rgb, 0, out=rgb)
+    return np.fmin(rgb, 255, out=rgb)
 
 
 def fit_long_side(shape, size_px):
