@@ -1,0 +1,131 @@
+"""The frozen VGG19: its outputs against a plain numpy forward pass, how far it is built, and that
+the generated image is the program's only trainable variable."""
+import gc
+
+import numpy as np
+import pytest
+
+import vgg_model
+from conftest import CONTENT_LAYERS, STYLE_LAYERS, adam_step, make_stylizer, random_image
+
+
+def numpy_forward(weights, image, layers, pooling):
+    """VGG19 in float64 numpy: mean subtraction, 3x3 'same' cross-correlations + bias + ReLU, 2x2 pooling."""
+    x, features = image.astype(np.float64) - weights.mean_rgb.astype(np.float64), {}
+    for name in vgg_model.LAYERS[:max(vgg_model.LAYERS.index(n) for n in layers) + 1]:
+        if name.startswith("conv"):
+            kernel, bias = weights.kernels[name].astype(np.float64), weights.biases[name].astype(np.float64)
+            height, width = x.shape[:2]
+            padded = np.pad(x, ((1, 1), (1, 1), (0, 0)))
+            out = np.broadcast_to(bias, (height, width, bias.size)).copy()
+            for dy in range(3):
+                for dx in range(3):
+                    out += padded[dy:dy + height, dx:dx + width] @ kernel[dy, dx]
+            x = np.maximum(out, 0)
+        else:
+            height, width, channels = x.shape
+            assert height % 2 == 0 and width % 2 == 0, "use sizes that pool evenly"
+            blocks = x.reshape(height // 2, 2, width // 2, 2, channels)
+            x = blocks.mean(axis=(1, 3)) if pooling == "avg" else blocks.max(axis=(1, 3))
+        if name in layers:
+            features[name] = x
+    return features
+
+
+@pytest.mark.parametrize("pooling", ["avg", "max"])
+def test_features_match_a_numpy_forward_pass(tf, vgg_weights, pooling):
+    layers = ["conv1_1", "conv1_2", "pool1", "conv2_1", "pool2", "conv3_1"]
+    image = random_image(12, 16, seed=3)
+    features = vgg_model.VGG19(vgg_weights, layers, pooling)(tf.constant(image[None]))
+    expected = numpy_forward(vgg_weights, image, layers, pooling)
+    assert set(features) == set(layers)
+    for name in layers:
+        actual = features[name].numpy()[0]
+        assert actual.shape == expected[name].shape, name
+        scale = np.abs(expected[name]).max()
+        assert scale > 0, name
+        np.testing.assert_allclose(actual, expected[name], rtol=1e-4, atol=1e-5 * scale, err_msg=name)
+
+
+def test_network_is_built_only_up_to_the_deepest_layer_asked(tf, vgg_weights):
+    network = vgg_model.VGG19(vgg_weights, ["conv2_1"])
+    assert tuple(network.pipeline) == ("conv1_1", "conv1_2", "pool1", "conv2_1")
+    assert set(network.kernels) == {"conv1_1", "conv1_2", "conv2_1"}
+    features = network(tf.constant(random_image(20, 24, seed=1)[None]))
+    assert set(features) == {"conv2_1"}
+    assert features["conv2_1"].shape == (1, 10, 12, 128)
+
+    network = vgg_model.VGG19(vgg_weights, ["conv3_1", "conv1_1"])  # the order asked does not matter
+    assert tuple(network.pipeline) == vgg_model.LAYERS[:vgg_model.LAYERS.index("conv3_1") + 1]
+    features = network(tf.constant(random_image(20, 24, seed=1)[None]))
+    assert set(features) == {"conv1_1", "conv3_1"}
+    assert features["conv1_1"].shape == (1, 20, 24, 64) and features["conv3_1"].shape == (1, 5, 6, 256)
+
+
+@pytest.mark.parametrize("layers", [["conv9_9"], ["conv1_1", "relu1_1"], ["conv4_2", "fc6"]])
+def test_unknown_layer_raises_value_error(vgg_weights, layers):
+    with pytest.raises(ValueError, match=layers[-1]):
+        vgg_model.VGG19(vgg_weights, layers)
+
+
+def variables_in(obj, found=None, seen=None):
+    """tf.Variables reachable from obj through attributes, dicts, lists and tuples."""
+    import tensorflow as tf
+    found, seen = ([] if found is None else found), (set() if seen is None else seen)
+    if id(obj) in seen:
+        return found
+    seen.add(id(obj))
+    if isinstance(obj, tf.Variable):
+        found.append(obj)
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            variables_in(value, found, seen)
+    elif isinstance(obj, (list, tuple, set)):
+        for value in obj:
+            variables_in(value, found, seen)
+    elif hasattr(obj, "__dict__") and type(obj).__module__.split(".")[0] in ("vgg_model", "stylize"):
+        variables_in(vars(obj), found, seen)
+    return found
+
+
+def all_variables(tf):
+    variables = []
+    for obj in gc.get_objects():
+        try:
+            if isinstance(obj, tf.Variable):
+                variables.append(obj)
+        except Exception:  # some proxies raise on isinstance
+            pass
+    return variables
+
+
+def test_network_weights_are_constants(tf, vgg_weights):
+    network = vgg_model.VGG19(vgg_weights, [*CONTENT_LAYERS, *STYLE_LAYERS])
+    assert variables_in(network) == []
+    tensors = [*network.kernels.values(), *network.biases.values(), network.mean]
+    assert len(tensors) == 2 * 13 + 1  # conv1_1 .. conv5_1
+    for tensor in tensors:
+        assert isinstance(tensor, tf.Tensor) and not isinstance(tensor, tf.Variable)
+
+
+def test_the_generated_image_is_the_only_trainable_variable(tf, vgg_weights, tmp_path):
+    content, style = random_image(24, 32, seed=1), random_image(20, 28, seed=2)
+    existing = all_variables(tf)  # kept alive, so that no new variable can reuse an id of theirs
+    before = {id(v) for v in existing}
+    network = vgg_model.VGG19(vgg_weights, [*CONTENT_LAYERS, *STYLE_LAYERS])
+    stylizer = make_stylizer(network, content, [style], start_image=random_image(24, 32, seed=3))
+    adam_step(stylizer, 2.0)  # traces the compiled step: it must not create variables either
+
+    new = [v for v in all_variables(tf) if id(v) not in before]
+    assert [v for v in new if v.trainable] == [stylizer.image]
+    assert [v for v in variables_in(stylizer) if v.trainable] == [stylizer.image]
+
+    with tf.GradientTape() as tape:
+        stylizer.losses(stylizer.image)
+    assert list(tape.watched_variables()) == [stylizer.image]
+
+    saved = stylizer.checkpoint.write(str(tmp_path / "ckpt"))
+    entries = {name: shape for name, shape in tf.train.list_variables(saved) if "OBJECT_GRAPH" not in name}
+    assert any(name.startswith("image/") and shape == [1, 24, 32, 3] for name, shape in entries.items()), entries
+    weight_shapes = {tuple(shape) for pair in vgg_model.expected_shapes().values() for shape in pair}
+    assert not [name for name, shape in entries.items() if tuple(shape) in weight_shapes], entries  # no weights
