@@ -1,5 +1,6 @@
 """Running the optimization pass by pass (coarse to fine) and, for images larger than a tile, tile by
 tile; with progress lines, snapshots, checkpoints, resume, and a clean stop on Ctrl-C or SIGTERM."""
+import errno
 import math
 import os
 import signal
@@ -9,7 +10,7 @@ import time
 import numpy as np
 
 import utils
-from stylize import Stylizer, style_targets
+from stylize import Stylizer, style_targets, tf
 from tiling import paste, tile_boxes
 
 
@@ -130,7 +131,10 @@ class Runner:
                                  f"(now {settings.learning_rate}) or the loss weights, and start with --fresh", 3)
             if to_output is not None:
                 record.snapshot(f"{where[-1]}px-step{step:05d}", self.first_global_step + step, to_output(image))
-            checkpoints.save(checkpoint_number=step)
+            try:
+                checkpoints.save(checkpoint_number=step)
+            except tf.errors.OpError as error:  # TensorFlow's own error for a full disk or a lost folder
+                raise OSError(errno.EIO, error.message.rsplit(";", 1)[-1].strip(), folder) from None
             saved_step = step
 
         def on_step(progress):

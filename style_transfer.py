@@ -202,8 +202,9 @@ def run(settings):
 
     content = load_image(settings.content_image)
     styles = [load_image(path) for path in settings.style_images]
-    tile_px = settings.tile_px or tile_size(*fit_long_side(content.shape, settings.size_px))
-    check_memory(*fit_long_side(content.shape, min(settings.size_px, tile_px)))
+    height, width = fit_long_side(content.shape, settings.size_px)
+    tile_px = settings.tile_px or tile_size(height, width)
+    check_memory(height, width, tile_px)
     name, identity = run_identity(settings)
     try:
         folder, resuming = open_run_folder(settings.output_dir, name, settings.fresh)

@@ -318,10 +318,12 @@ class TooLargeError(Exception):
     """The requested size needs more memory than the machine has; the message names one that fits."""
 
 
-# Peak resident memory of a run ~ PEAK_BASE_BYTES + PEAK_BYTES_PER_PIXEL x (height x width): the
-# activations of VGG19 up to conv5_1 and their gradients, measured on this project's benchmark.
+# Peak resident memory of a run ~ PEAK_BASE_BYTES + PEAK_BYTES_PER_PIXEL x (pixels optimized at once:
+# the image or one tile; the activations of VGG19 up to conv5_1 and their gradients, measured by the
+# benchmark) + IMAGE_BYTES_PER_PIXEL x (pixels of the result: the full-size float images held at once).
 PEAK_BASE_BYTES = 1 << 30
 PEAK_BYTES_PER_PIXEL = 8 << 10
+IMAGE_BYTES_PER_PIXEL = 96
 
 
 def available_memory_bytes():
@@ -338,23 +340,25 @@ def available_memory_bytes():
     return available
 
 
-def peak_memory_bytes(height, width):
-    return PEAK_BASE_BYTES + PEAK_BYTES_PER_PIXEL * height * width
+def peak_memory_bytes(height, width, tile_px):
+    return (PEAK_BASE_BYTES + PEAK_BYTES_PER_PIXEL * min(height, tile_px) * min(width, tile_px)
+            + IMAGE_BYTES_PER_PIXEL * height * width)
 
 
-def check_memory(height, width):
-    """Refuse, before any graph is built, a size whose optimization would not fit in memory."""
+def check_memory(height, width, tile_px):
+    """Refuse, before any graph is built, a size whose run would not fit in memory."""
     try:
         available = available_memory_bytes()
     except (OSError, StopIteration):  # not Linux: nothing to go by
         return
-    needed = peak_memory_bytes(height, width)
+    needed = peak_memory_bytes(height, width, tile_px)
     if needed > available:
-        largest_pixels = max(0, available - PEAK_BASE_BYTES) / PEAK_BYTES_PER_PIXEL
-        largest_px = int((largest_pixels * max(height, width) / min(height, width)) ** 0.5)
+        scale = 1.0
+        while scale > 1e-4 and peak_memory_bytes(int(height * scale), int(width * scale), tile_px) > available:
+            scale *= 0.98
         raise TooLargeError(f"{width}x{height} px needs about {needed / 2**30:.1f} GiB of memory but "
-                            f"{available / 2**30:.1f} GiB are available; use --size {largest_px} or less, "
-                            "or a smaller --tile-px")
+                            f"{available / 2**30:.1f} GiB are available; use --size "
+                            f"{int(max(height, width) * scale)} or less, or a smaller --tile-px")
 
 
 def tile_size(height, width):
@@ -362,7 +366,7 @@ def tile_size(height, width):
     memory, else the largest square (a multiple of 256 px) that does. It depends on the machine's
     total memory only, not on what happens to be free, so a resumed run cuts the same tiles."""
     budget = 0.75 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    if peak_memory_bytes(height, width) <= budget:
+    if peak_memory_bytes(height, width, max(height, width)) <= budget:
         return max(height, width)
     return max(256, int(((budget - PEAK_BASE_BYTES) / PEAK_BYTES_PER_PIXEL) ** 0.5) // 256 * 256)
 

@@ -1,0 +1,153 @@
+"""Never lose a run: signals, kills, diverging losses, impossible sizes, full disks and bad flags."""
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import REPO, run_cli
+
+# A run small enough to be quick and long enough to be interrupted in the middle.
+RUN = ["--size", "48", "--print-every", "1", "--save-every", "2"]
+
+
+def start_cli(*args):
+    return subprocess.Popen([sys.executable, str(REPO / "style_transfer.py"), *map(str, args)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(predicate, timeout_s=240):
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def checkpoint_steps(output_dir):
+    return sorted(int(path.rsplit("-", 1)[1].split(".")[0])
+                  for path in glob.glob(str(output_dir / "*" / "checkpoints" / "*" / "ckpt-*.index")))
+
+
+def final_image(output_dir):
+    path, = glob.glob(str(output_dir / "*" / "*-final.png"))
+    return cv2.imread(path)
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("straight")
+    done = run_cli(*RUN, "--iterations", "12", "--output-dir", output_dir)
+    assert done.returncode == 0, done.stderr
+    return output_dir
+
+
+@pytest.mark.parametrize("signal_number, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_after_the_step_with_image_and_checkpoint_then_the_run_resumes(
+        straight_run, tmp_path, signal_number, status):
+    process = start_cli(*RUN, "--iterations", "12", "--output-dir", tmp_path)
+    wait_for(lambda: checkpoint_steps(tmp_path))  # well into the optimization
+    process.send_signal(signal_number)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == status, stderr
+    assert "Traceback" not in stderr and "Run the same command again to resume" in stderr
+    stopped_at = checkpoint_steps(tmp_path)[-1]
+    assert glob.glob(str(tmp_path / "*" / f"*-step{stopped_at:05d}.png"))
+    assert 0 < stopped_at < 12
+
+    resumed = run_cli(*RUN, "--iterations", "12", "--output-dir", tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"from step {stopped_at}" in resumed.stdout
+    np.testing.assert_array_equal(final_image(tmp_path), final_image(straight_run))
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint_to_the_same_picture(straight_run, tmp_path):
+    process = start_cli(*RUN, "--iterations", "12", "--output-dir", tmp_path)
+    wait_for(lambda: checkpoint_steps(tmp_path) and checkpoint_steps(tmp_path)[-1] >= 4)
+    process.kill()
+    process.communicate()
+    resumed = run_cli(*RUN, "--iterations", "12", "--output-dir", tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout
+    np.testing.assert_array_equal(final_image(tmp_path), final_image(straight_run))
+
+
+def test_other_settings_never_resume_into_an_existing_run(straight_run, tmp_path):
+    first = run_cli(*RUN, "--iterations", "2", "--output-dir", tmp_path)
+    other = run_cli(*RUN, "--iterations", "2", "--content-weight", "0.5", "--output-dir", tmp_path)
+    assert first.returncode == 0 and other.returncode == 0
+    assert "resuming" not in other.stdout
+    assert len(glob.glob(str(tmp_path / "*"))) == 2
+
+
+def test_a_diverging_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    # A style weight near float32's limit makes the loss infinite and the next image NaN.
+    done = run_cli(*RUN, "--iterations", "6", "--style-weight", "1e38", "--output-dir", tmp_path)
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr and "--learning-rate" in done.stderr
+    for path in glob.glob(str(tmp_path / "*" / "*-step*.png")):
+        assert cv2.imread(path) is not None
+
+
+def test_a_size_too_large_for_memory_is_refused_with_one_that_fits(tmp_path):
+    done = run_cli("--size", "200000", "--output-dir", tmp_path)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "use --size" in lines[0] and "Traceback" not in done.stderr
+    assert os.listdir(tmp_path) == []  # refused before anything was made
+
+
+def test_a_weights_cache_that_cannot_be_written_is_one_line(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    done = run_cli(*RUN, "--iterations", "1", "--output-dir", tmp_path / "out",
+                   env={"STYLE_TRANSFER_CACHE": str(blocker / "cache")})
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and "STYLE_TRANSFER_CACHE" in done.stderr
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount_point)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)])
+
+
+def test_a_full_disk_fails_cleanly_and_keeps_what_was_written(tiny_disk):
+    done = run_cli("--size", "160", "--iterations", "40", "--save-every", "1", "--output-dir", tiny_disk)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and "No space left" in done.stderr
+    for path in glob.glob(str(tiny_disk / "*" / "*.png")):  # no truncated image is left behind
+        assert cv2.imread(path) is not None, path
+
+
+BAD_FLAGS = [
+    ["--size", "-1"], ["--size", "0"], ["--size", "big"], ["--iterations", "0"], ["--iterations", "-3"],
+    ["--iterations", "1.5"], ["--learning-rate", "0"], ["--learning-rate", "nan"], ["--content-weight", "-1"],
+    ["--style-weight", "inf"], ["--tv-weight", "x"], ["--noise-ratio", "1.5"], ["--style-scale", "0"],
+    ["--save-every", "0"], ["--print-every", "-1"], ["--seed", "one"], ["--scales", "0"],
+    ["--scales", "512", "256"], ["--scales", "9999"], ["--iterations", "10", "20", "30"],
+    ["--style-layers", "conv9_1"], ["--content-layers", "conv4_2:-1"], ["--style-layers", "conv1_1:abc"],
+    ["--style", "images/starry_night.jpg", "images/great_wave.png", "--style-blend", "1"],
+    ["--style-blend", "0"], ["--pooling", "min"], ["--optimizer", "sgd"], ["--preserve-colors", "yes"],
+    ["--init", "no_such_file.png"], ["--tile-px", "-5"], ["--no-such-flag"],
+]
+
+
+@pytest.mark.parametrize("flags", BAD_FLAGS, ids=" ".join)
+def test_every_invalid_flag_value_is_refused_before_any_work(flags, tmp_path):
+    started = time.monotonic()
+    done = run_cli(*flags, "--output-dir", tmp_path / "out")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0] and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
+    assert time.monotonic() - started < 20  # refused at parsing, not after loading the network
