@@ -19,6 +19,8 @@ import urllib.request
 
 import numpy as np
 
+from utils import write_atomic
+
 # Layer names of VGG19's convolutional part, in order (blocks of 2, 2, 4, 4, 4 convolutions).
 BLOCK_WIDTHS = (64, 128, 256, 512, 512)
 BLOCK_DEPTHS = (2, 2, 4, 4, 4)
@@ -101,15 +103,8 @@ class Weights:
         with open(tmp, "wb") as f:
             np.savez(f, mean_rgb=self.mean_rgb, **arrays)
         self.sha256 = file_digest(tmp, "sha256")
-        write_atomic(path + ".json", json.dumps({"sha256": self.sha256, "source": self.source}, indent=1))
+        write_atomic(path + ".json", json.dumps({"sha256": self.sha256, "source": self.source}, indent=1).encode())
         os.replace(tmp, path)
-
-
-def write_atomic(path, text):
-    tmp = path + ".partial"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def read_npz(path):
