@@ -5,32 +5,11 @@ import io
 import json
 import os
 import platform
-import re
 
 from stylize import tf
 from utils import encode_png, save_image, side_by_side, write_atomic
 
 LOSS_COLUMNS = ("pass", "tile", "size_px", "step", "content", "style", "tv", "total", "step_s")
-
-
-def open_run_folder(output_dir, name, fresh):
-    """(folder, resuming): the latest folder of this run, or a new one if there is none or `fresh` is set.
-
-    Runs of the same settings go to name, name-2, name-3, ...: starting afresh never overwrites one.
-    Raises OSError when the folder cannot be written, before any expensive work.
-    """
-    os.makedirs(output_dir, exist_ok=True)
-    pattern = re.compile(re.escape(name) + r"(?:-(\d+))?")
-    numbers = sorted(int(m.group(1) or 1) for m in map(pattern.fullmatch, os.listdir(output_dir)) if m)
-    resuming = bool(numbers) and not fresh
-    number = numbers[-1] if resuming else (numbers[-1] + 1 if numbers else 1)
-    folder = os.path.join(output_dir, name if number == 1 else f"{name}-{number}")
-    os.makedirs(folder, exist_ok=True)
-    probe = os.path.join(folder, ".write-test")
-    with open(probe, "wb"):
-        pass
-    os.remove(probe)
-    return folder, resuming
 
 
 def library_versions():

@@ -10,16 +10,9 @@ import time
 import numpy as np
 
 import utils
+from utils import RunStopped
 from stylize import Stylizer, style_targets, tf
 from tiling import paste, tile_boxes
-
-
-class RunStopped(Exception):
-    """The run ended early (a signal, a diverging loss); what it wrote is kept. `status` is the exit code."""
-
-    def __init__(self, message, status):
-        super().__init__(message)
-        self.status = status
 
 
 class StopRequest:

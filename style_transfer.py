@@ -176,15 +176,14 @@ def run_identity(settings):
 
 def main(argv=None):
     settings = parse_args(argv)
-    from utils import ImageError
+    from utils import ImageError, RunStopped
     from vgg_model import TooLargeError, WeightsError
-    import runner
     try:
         run(settings)
     except (UsageError, ImageError, WeightsError, TooLargeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except runner.RunStopped as stopped:
+    except RunStopped as stopped:
         print(stopped, file=sys.stderr)
         return stopped.status
     except OSError as error:  # a full disk or a folder gone while writing; what was written stays
@@ -195,9 +194,7 @@ def main(argv=None):
 
 
 def run(settings):
-    from records import RunRecord, open_run_folder
-    from runner import Runner, StopRequest
-    from utils import fit_long_side, load_image, resize
+    from utils import fit_long_side, load_image, open_run_folder, resize
     from vgg_model import VGG19, check_memory, load_weights, tile_size
 
     content = load_image(settings.content_image)
@@ -211,6 +208,8 @@ def run(settings):
     except OSError as error:
         raise UsageError(f"cannot write to output folder {settings.output_dir} ({error.strerror}); "
                          "choose another with --output-dir") from None
+    from records import RunRecord  # TensorFlow loads from here on, once the inputs are known to be good
+    from runner import Runner, StopRequest
     record = RunRecord(folder, name, identity)
     print(f"run folder: {folder}")
 

@@ -23,6 +23,14 @@ class ImageError(Exception):
     """An image the user gave cannot be used; the message says which and why."""
 
 
+class RunStopped(Exception):
+    """The run ended early (a signal, a diverging loss); what it wrote is kept. `status` is the exit code."""
+
+    def __init__(self, message, status):
+        super().__init__(message)
+        self.status = status
+
+
 def load_image(path):
     """The image at path as float32 RGB, shape (height, width, 3), values 0..255.
 
@@ -208,3 +216,23 @@ def side_by_side(images, height, gap_px=8):
     gap = np.full((height, gap_px, 3), 255, np.float32)
     tiles = [resize(image, height, max(1, round(image.shape[1] * height / image.shape[0]))) for image in images]
     return np.concatenate([part for tile in tiles for part in (tile, gap)][:-1], axis=1)
+
+
+def open_run_folder(output_dir, name, fresh):
+    """(folder, resuming): the latest folder of this run, or a new one if there is none or `fresh` is set.
+
+    Runs of the same settings go to name, name-2, name-3, ...: starting afresh never overwrites one.
+    Raises OSError when the folder cannot be written, before any expensive work.
+    """
+    os.makedirs(output_dir, exist_ok=True)
+    pattern = re.compile(re.escape(name) + r"(?:-(\d+))?")
+    numbers = sorted(int(m.group(1) or 1) for m in map(pattern.fullmatch, os.listdir(output_dir)) if m)
+    resuming = bool(numbers) and not fresh
+    number = numbers[-1] if resuming else (numbers[-1] + 1 if numbers else 1)
+    folder = os.path.join(output_dir, name if number == 1 else f"{name}-{number}")
+    os.makedirs(folder, exist_ok=True)
+    probe = os.path.join(folder, ".write-test")
+    with open(probe, "wb"):
+        pass
+    os.remove(probe)
+    return folder, resuming

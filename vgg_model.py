@@ -265,7 +265,7 @@ def load_cache(path, log):
         weights.source, weights.sha256 = record["source"], record["sha256"]
         return weights
     except Exception as error:
-        aside = f"{path}.bad-{time.strftime('%Y%m%d-%H%M%S')}"
+        aside = f"{path}.bad-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**9:09d}"
         os.replace(path, aside)
         log(f"cached weights {path} failed their check ({error}); moved to {aside}, fetching again")
         return None

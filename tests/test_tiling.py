@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import tiling
-from conftest import STYLE_LAYERS, make_stylizer, random_image, run_cli, stylizer_losses
+from conftest import STYLE_LAYERS, make_stylizer, run_cli, stylizer_losses
 
 
 @pytest.mark.parametrize("height, width, tile, overlap", [(70, 96, 64, 8), (300, 1000, 256, 32), (50, 50, 64, 8)])
