@@ -196,18 +196,25 @@ def match_colour_histogram(style, content):
 START_IMAGES = ("mix", "content", "style", "noise")
 
 
+MIX_NOISE_AMPLITUDE = 20.0  # the original's: uniform in +-20 grey levels around the mean
+
+
 def start_image(kind, content, style, noise_ratio, seed):
-    """The optimization's first image, as big as the content: `mix` is the original's (uniform noise
-    mixed into the photo by noise_ratio); `content`, `style` (resized to fit) and `noise` are pure;
-    anything else is the path of an image file."""
+    """The optimization's first image, as big as the content, from a seeded generator.
+
+    `mix` is the original's: grey noise (the photo's mean colour +-20) mixed into the photo by
+    noise_ratio; `noise` is uniform noise over the whole pixel range; `content` and `style` (resized
+    to fit) are those images; anything else is the path of an image file.
+    """
     height, width = content.shape[:2]
-    noise = np.random.default_rng(seed).uniform(0, 255, content.shape).astype(np.float32)
+    rng = np.random.default_rng(seed)
     if kind == "mix":
-        return noise_ratio * noise + (1 - noise_ratio) * content
+        noise = content.mean(axis=(0, 1)) + rng.uniform(-MIX_NOISE_AMPLITUDE, MIX_NOISE_AMPLITUDE, content.shape)
+        return (noise_ratio * noise + (1 - noise_ratio) * content).astype(np.float32)
+    if kind == "noise":
+        return rng.uniform(0, 255, content.shape).astype(np.float32)
     if kind == "content":
         return content.copy()
-    if kind == "noise":
-        return noise
     return resize(style if kind == "style" else load_image(kind), height, width)
 
 
