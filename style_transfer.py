@@ -16,20 +16,20 @@ CONTENT_IMAGE = "images/cincinnati_bridge.jpg"
 STYLE_IMAGES = ["images/starry_night.jpg"]
 STYLE_BLEND = []                # one weight per style image; empty: equal weights
 SIZE_PX = 384                   # longer side of the result; the aspect ratio of the photo is kept
-SCALES = [1]                    # coarse-to-fine: a number of passes (each half the next) or their sizes
+SCALES = [2]                    # coarse-to-fine: a number of passes (each half the next) or their sizes
 STYLE_SCALE = 1.0               # size of the painting relative to the result: larger, larger brush strokes
 CONTENT_WEIGHT = 1e-3           # alpha in the paper
 STYLE_WEIGHT = 1.0              # beta in the paper
-TV_WEIGHT = 0.0                 # total-variation smoothing; 0 is off
+TV_WEIGHT = 0.005               # total-variation smoothing; 0 is off
 CONTENT_LAYERS = {"conv4_2": 1.0}  # layer: weight
 STYLE_LAYERS = {"conv1_1": 0.2, "conv2_1": 0.2, "conv3_1": 0.2, "conv4_1": 0.2, "conv5_1": 0.2}
 POOLING = "avg"                 # "avg" as in the paper, or "max"
 PRESERVE_COLORS = "none"        # "none", "luminance" (style on brightness only) or "histogram"
 INIT = "mix"                    # start image: "mix" (noise in the photo), "content", "style", "noise" or a file
-NOISE_RATIO = 0.6               # share of uniform noise in the "mix" start image
-OPTIMIZER = "adam"              # "adam" (as in the original) or "lbfgs"
+NOISE_RATIO = 0.6               # share of the original's grey noise in the "mix" start image
+OPTIMIZER = "lbfgs"             # "lbfgs", or "adam" as in the original
 LEARNING_RATE = 2.0             # Adam's step size in pixel values (0..255)
-ITERATIONS = [300]              # per pass; one number: the first pass's, each finer pass half as many
+ITERATIONS = [200]              # per pass; one number: the first pass's, each finer pass half as many
 SAVE_EVERY = 50                 # write an image and a checkpoint every this many iterations
 PRINT_EVERY = 10
 SEED = 0
@@ -112,7 +112,7 @@ def parse_args(argv=None):
                    help="keep the photo's colours: transfer on luminance only, or recolour the painting first")
     p.add_argument("--init", default=INIT, help="start image: mix, content, style, noise, or an image file")
     p.add_argument("--noise-ratio", type=number(float, 0, 1), default=NOISE_RATIO,
-                   help="share of uniform noise in the 'mix' start image")
+                   help="share of grey noise (the photo's mean +-20) in the 'mix' start image")
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), default=OPTIMIZER, help="the optimizer")
     p.add_argument("--learning-rate", type=positive_float, default=LEARNING_RATE,
                    help="Adam's step size in pixel values")
@@ -150,9 +150,10 @@ def check(settings):
     if len(blend) != len(settings.style_images) or sum(blend) <= 0:
         raise UsageError(f"--style-blend needs {len(settings.style_images)} weights, not all 0 (one per style image)")
     settings.style_blend = [weight / sum(blend) for weight in blend]
-    if len(settings.scales) == 1:
-        count = settings.scales[0]
-        settings.scales = [max(16, round(settings.size_px / 2 ** (count - 1 - i))) for i in range(count)]
+    if len(settings.scales) == 1:  # a count: halve from --size, keeping passes of 16 px or more
+        halvings = range(min(settings.scales[0], 12) - 1, 0, -1)
+        settings.scales = sorted({round(settings.size_px / 2 ** k) for k in halvings} - set(range(16))) \
+            + [settings.size_px]
     elif settings.scales[-1] < settings.size_px:
         settings.scales = [*settings.scales, settings.size_px]
     if settings.scales != sorted(set(settings.scales)) or settings.scales[-1] != settings.size_px:

@@ -15,7 +15,8 @@ SIZE = 64
 
 def flags(output_dir, iterations, *extra):
     return ["--content", CONTENT, "--style", STYLE, "--size", SIZE, "--iterations", iterations,
-            "--save-every", 4, "--print-every", 1, "--output-dir", output_dir, *extra]
+            "--save-every", 4, "--print-every", 1, "--optimizer", "adam", "--scales", 1, "--output-dir", output_dir,
+            *extra]
 
 
 def folder_state(folder):
