@@ -135,7 +135,7 @@ BAD_FLAGS = [
     ["--iterations", "1.5"], ["--learning-rate", "0"], ["--learning-rate", "nan"], ["--content-weight", "-1"],
     ["--style-weight", "inf"], ["--tv-weight", "x"], ["--noise-ratio", "1.5"], ["--style-scale", "0"],
     ["--save-every", "0"], ["--print-every", "-1"], ["--seed", "one"], ["--scales", "0"],
-    ["--scales", "512", "256"], ["--scales", "600", "--size", "500"], ["--iterations", "10", "20", "30"],
+    ["--scales", "512", "256"], ["--scales", "600", "700", "--size", "500"], ["--iterations", "10", "20", "30"],
     ["--style-layers", "conv9_1"], ["--content-layers", "conv4_2:-1"], ["--style-layers", "conv1_1:abc"],
     ["--style", "images/starry_night.jpg", "images/great_wave.png", "--style-blend", "1"],
     ["--style-blend", "0"], ["--pooling", "min"], ["--optimizer", "sgd"], ["--preserve-colors", "yes"],
