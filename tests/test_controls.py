@@ -73,7 +73,7 @@ def test_start_image_from_a_file(tmp_path):
     (["--size", "400", "--scales", "1", "--iterations", "300"], [400], [300]),
     (["--size", "20", "--scales", "3"], [20], [200]),
     (["--size", "400", "--scales", "3", "--iterations", "200"], [100, 200, 400], [200, 100, 50]),
-    (["--size", "400", "--scales", "128", "256"], [128, 256, 400], [300, 150, 75]),
+    (["--size", "400", "--scales", "128", "256"], [128, 256, 400], [200, 100, 50]),
     (["--size", "400", "--scales", "200", "400", "--iterations", "50", "10"], [200, 400], [50, 10]),
 ])
 def test_scales_and_iterations(flags, scales, iterations):
