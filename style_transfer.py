@@ -166,10 +166,17 @@ def check(settings):
         raise UsageError(f"--init {settings.init!r} is neither one of {', '.join(START_IMAGES)} nor an image file")
 
 
+def file_sha1(path):
+    with open(path, "rb") as f:
+        return hashlib.sha1(f.read()).hexdigest()
+
+
 def run_identity(settings):
     """(folder name, identity): the same inputs and settings always map to the same run folder."""
     from utils import safe_name
     identity = {k: v for k, v in vars(settings).items() if k not in NOT_IN_RUN_IDENTITY}
+    # An image replaced under the same name is another input: its bytes are part of the identity.
+    identity["image_sha1"] = [file_sha1(path) for path in [settings.content_image, *settings.style_images]]
     digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
     stem = lambda path: safe_name(os.path.splitext(os.path.basename(path))[0], 24)
     return "-".join([stem(settings.content_image), *map(stem, settings.style_images), digest]), identity

@@ -85,6 +85,16 @@ def test_other_settings_never_resume_into_an_existing_run(straight_run, tmp_path
     assert len(glob.glob(str(tmp_path / "*"))) == 2
 
 
+def test_a_replaced_image_of_the_same_name_never_resumes_into_the_old_run(tmp_path):
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), np.full((24, 32, 3), 60, np.uint8))
+    first = run_cli(*RUN, "--iterations", "2", "--content", photo, "--output-dir", tmp_path / "out")
+    cv2.imwrite(str(photo), np.full((24, 32, 3), 200, np.uint8))
+    second = run_cli(*RUN, "--iterations", "2", "--content", photo, "--output-dir", tmp_path / "out")
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    assert "resuming" not in second.stdout and len(os.listdir(tmp_path / "out")) == 2
+
+
 def test_a_diverging_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     # A style weight near float32's limit makes the loss infinite and the next image NaN.
     done = run_cli(*RUN, "--iterations", "6", "--style-weight", "1e38", "--output-dir", tmp_path)
