@@ -66,6 +66,18 @@ def test_a_signal_stops_after_the_step_with_image_and_checkpoint_then_the_run_re
     np.testing.assert_array_equal(final_image(tmp_path), final_image(straight_run))
 
 
+def test_a_second_ctrl_c_quits_at_once(tmp_path):
+    process = start_cli("--size", "256", "--iterations", "50", "--optimizer", "adam", "--scales", "1",
+                        "--print-every", "1", "--output-dir", tmp_path)
+    while "step" not in process.stdout.readline():  # the optimization is under way
+        assert process.poll() is None
+    process.send_signal(signal.SIGINT)
+    assert "stopping after this step" in process.stderr.readline() + process.stderr.readline()
+    process.send_signal(signal.SIGINT)  # during the step the first one let finish
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGINT  # ended by the signal itself, not by a clean stop
+
+
 def test_a_killed_run_resumes_from_its_last_checkpoint_to_the_same_picture(straight_run, tmp_path):
     process = start_cli(*RUN, "--iterations", "12", "--output-dir", tmp_path)
     wait_for(lambda: checkpoint_steps(tmp_path) and checkpoint_steps(tmp_path)[-1] >= 4)
