@@ -1,0 +1,441 @@
+"""Benchmark of the style transfer step: speed against a TensorFlow-tutorial baseline, peak memory,
+start-up time, and time to quality. Prints a markdown table and writes it to benchmarks/RESULTS.md.
+
+    python benchmarks/benchmark.py            # the full run, about 30 minutes on 2 cores
+    python benchmarks/benchmark.py --quick    # a smoke run at 128 px, under a minute
+
+Sizes are the long side of the result; the bundled photo's aspect ratio is kept, as style_transfer.py
+does (512 px is 512x375). Every measurement runs in a worker process of its own (this script, started
+with --worker), so that each starts with a fresh TensorFlow and its peak memory is its own. See
+benchmarks/README.md for what each number means.
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+CONTENT_IMAGE = os.path.join(REPO, "images", "cincinnati_bridge.jpg")
+STYLE_IMAGE = os.path.join(REPO, "images", "starry_night.jpg")
+RESULTS_PATH = os.path.join(REPO, "benchmarks", "RESULTS.md")
+
+# The original settings, whose loss after REFERENCE_ITERATIONS defines "quality".
+REFERENCE_LEARNING_RATE = 2.0
+REFERENCE_ITERATIONS = 300
+
+
+# --- What is run: the program's own step, and the tutorial's ---------------------------------------
+
+def project_settings(size_px, learning_rate):
+    """style_transfer.py's settings for a single-pass Adam run at size_px, parsed by its own parser,
+    so that losses, layers, start image and seed are the program's defaults."""
+    import style_transfer
+    return style_transfer.parse_args(["--content", CONTENT_IMAGE, "--style", STYLE_IMAGE, "--size", str(size_px),
+                                      "--scales", "1", "--optimizer", "adam", "--learning-rate", str(learning_rate)])
+
+
+class Problem:
+    """The images, network and style targets of one run at one size, prepared as runner.py prepares
+    them; stylizer() gives a fresh Stylizer at the start image."""
+
+    def __init__(self, size_px, weights, learning_rate=REFERENCE_LEARNING_RATE):
+        from runner import prepare_images
+        from stylize import style_targets
+        from utils import load_image, start_image
+        from vgg_model import VGG19, tile_size
+        self.settings = s = project_settings(size_px, learning_rate)
+        self.content, self.styles, _ = prepare_images(s, load_image(s.content_image),
+                                                      [load_image(path) for path in s.style_images], size_px)
+        self.weights = weights
+        self.network = VGG19(weights, [*s.content_layers, *s.style_layers], s.pooling)
+        self.style_targets = style_targets(self.network, self.styles, s.style_blend, s.style_layers,
+                                           tile_size(*self.content.shape[:2]))
+        self.start_image = start_image(s.init, self.content, self.styles[0], s.noise_ratio, s.seed)
+
+    def stylizer(self):
+        from stylize import Stylizer
+        s = self.settings
+        return Stylizer(network=self.network, content=self.content, style_targets=self.style_targets,
+                        start_image=self.start_image, content_layers=s.content_layers, style_layers=s.style_layers,
+                        content_weight=s.content_weight, style_weight=s.style_weight, tv_weight=s.tv_weight)
+
+
+def timed_adam_iterations(stylizer, count, learning_rate):
+    """Seconds of each of `count` more Adam iterations, as Stylizer.run reports them to runner.py."""
+    step_s = []
+    stylizer.run("adam", int(stylizer.step) + count, learning_rate, lambda progress: step_s.append(progress.step_s))
+    return step_s
+
+
+class TutorialBaseline:
+    """The same problem written the way TensorFlow's style transfer tutorial writes it
+    (tensorflow.org/tutorials/generative/style_transfer): keras.applications.VGG19 with its weights
+    set from ours, a Keras Model returning the style and content layers, Gram matrices by einsum,
+    and a tf.function train step with GradientTape and a Keras Adam. As in the tutorial the image
+    lives in 0..1, the network is Keras' own, with max pooling, and total variation is the tutorial's
+    tf.image.total_variation; only its time is compared, never its loss."""
+
+    def __init__(self, problem):
+        from vgg_model import import_tensorflow
+        tf = self.tf = import_tensorflow()  # the same oneDNN setting as the program's step
+        s = problem.settings
+        vgg = tf.keras.applications.VGG19(include_top=False, weights=None)
+        for name, kernel in problem.weights.kernels.items():
+            if name == "conv1_1":
+                kernel = kernel[:, :, ::-1, :]  # preprocess_input hands Keras' network BGR
+            vgg.get_layer(keras_layer(name)).set_weights([kernel, problem.weights.biases[name]])
+        vgg.trainable = False
+        self.style_layers, self.content_layers = list(s.style_layers), list(s.content_layers)
+        self.model = tf.keras.Model(vgg.input, [vgg.get_layer(keras_layer(name)).output
+                                                for name in self.style_layers + self.content_layers])
+        self.style_targets = self.extract(tf.constant(problem.styles[0][None] / 255.0))[0]  # the first painting
+        self.content_targets = self.extract(tf.constant(problem.content[None] / 255.0))[1]
+        self.style_weights, self.content_weights = list(s.style_layers.values()), list(s.content_layers.values())
+        self.settings = s
+        self.image = tf.Variable(problem.start_image[None] / 255.0, dtype=tf.float32)
+        self.optimizer = tf.keras.optimizers.Adam(learning_rate=s.learning_rate / 255.0)
+        self.compiled_train_step = tf.function(self.train_step)
+
+    def gram_matrix(self, features):
+        tf = self.tf
+        shape = tf.shape(features)
+        return tf.linalg.einsum("bijc,bijd->bcd", features, features) / tf.cast(shape[1] * shape[2], tf.float32)
+
+    def extract(self, image):
+        """(Gram matrices of the style layers, features of the content layers) of a 0..1 image."""
+        outputs = self.model(self.tf.keras.applications.vgg19.preprocess_input(image * 255.0))
+        return ([self.gram_matrix(output) for output in outputs[:len(self.style_layers)]],
+                outputs[len(self.style_layers):])
+
+    def train_step(self):
+        tf, s = self.tf, self.settings
+        with tf.GradientTape() as tape:
+            grams, features = self.extract(self.image)
+            style = tf.add_n([w * tf.reduce_sum((g - t) ** 2) / (4.0 * g.shape[-1] ** 2)
+                              for w, g, t in zip(self.style_weights, grams, self.style_targets)])
+            content = tf.add_n([w * 0.5 * tf.reduce_sum((f - t) ** 2)
+                                for w, f, t in zip(self.content_weights, features, self.content_targets)])
+            tv = tf.reduce_sum(tf.image.total_variation(self.image * 255.0))
+            loss = s.content_weight * content + s.style_weight * style + s.tv_weight * tv
+        gradient = tape.gradient(loss, self.image)
+        self.optimizer.apply_gradients([(gradient, self.image)])
+        self.image.assign(tf.clip_by_value(self.image, 0.0, 1.0))
+        return loss
+
+    def timed_iterations(self, count):
+        step_s = []
+        for _ in range(count):
+            started = time.perf_counter()
+            float(self.compiled_train_step())
+            step_s.append(time.perf_counter() - started)
+        return step_s
+
+
+def keras_layer(name):
+    """conv4_2 -> block4_conv2"""
+    block, index = name[4:].split("_")
+    return f"block{block}_conv{index}"
+
+
+# --- Time to quality ---------------------------------------------------------------------------------
+
+def adam(learning_rate):
+    """optimize(problem, on_step) for Adam at this learning rate, through Stylizer.run as runner.py uses it."""
+    def optimize(problem, on_step):
+        problem.stylizer().run("adam", sys.maxsize, learning_rate, on_step)
+    return optimize
+
+
+def quality_settings(learning_rates):
+    """The optimizer settings whose time to quality is measured, as (label, optimize) pairs.
+
+    optimize(problem, on_step) starts from problem.start_image at the problem's size and calls
+    on_step(progress) after every iteration with a stylize.Progress whose total_loss is that of the
+    full-size image; it must return when on_step raises StopIteration. Add L-BFGS and
+    coarse-to-fine settings here (a coarse-to-fine one reports only its last, full-size pass).
+    """
+    return [(f"Adam, learning rate {rate:g}", adam(rate)) for rate in learning_rates]
+
+
+def time_to_quality(optimize, problem, target_loss, time_limit_s, iteration_limit):
+    """Run one setting until its total loss is at or below target_loss, or a limit is reached.
+    Returns {reached, iterations, elapsed_s, loss}; elapsed_s counts from the setting's start,
+    building its stylizer and compiling its step included."""
+    outcome = {"reached": False, "iterations": 0, "elapsed_s": 0.0, "loss": float("inf")}
+    started = time.perf_counter()
+
+    def on_step(progress):
+        outcome.update(iterations=outcome["iterations"] + 1, elapsed_s=time.perf_counter() - started,
+                       loss=progress.total_loss)
+        outcome["reached"] = target_loss is not None and progress.total_loss <= target_loss
+        if outcome["reached"] or outcome["elapsed_s"] >= time_limit_s or outcome["iterations"] >= iteration_limit:
+            raise StopIteration
+
+    optimize(problem, on_step)
+    return outcome
+
+
+# --- Workers: each runs in a fresh process and prints one JSON line -----------------------------------
+
+def peak_resident_bytes():
+    """VmHWM: the most resident memory this process has held."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+
+
+def speed_worker(size_px, rounds, iterations_per_round):
+    """Seconds per iteration of our step and the baseline's, taken in alternating rounds so that a
+    change in the machine's speed during the run slows both alike."""
+    from vgg_model import load_weights
+    problem = Problem(size_px, load_weights(log=lambda *_: None))
+    stylizer, baseline = problem.stylizer(), TutorialBaseline(problem)
+    learning_rate = problem.settings.learning_rate
+    first_s = {"ours": timed_adam_iterations(stylizer, 1, learning_rate)[0],  # tracing and compiling
+               "baseline": baseline.timed_iterations(1)[0]}
+    step_s = {"ours": [], "baseline": []}
+    for _ in range(rounds):
+        step_s["ours"] += timed_adam_iterations(stylizer, iterations_per_round, learning_rate)
+        step_s["baseline"] += baseline.timed_iterations(iterations_per_round)
+    height, width = problem.content.shape[:2]
+    from vgg_model import onednn_enabled
+    return {"height": height, "width": width, "first_s": first_s, "step_s": step_s,
+            "tensorflow": baseline.tf.__version__, "onednn": onednn_enabled()}
+
+
+def memory_worker(size_px, iterations, implementation, process_started):
+    """Peak resident memory of `iterations` steps of one implementation alone, and the moments (on
+    the system-wide monotonic clock, so comparable with the parent's) at which start-up stages ended."""
+    import importlib
+    for module in ("vgg_model", "stylize", "runner"):  # TensorFlow comes in through vgg_model, as in the program
+        importlib.import_module(module)
+    moments = {"imported": time.monotonic()}
+    from vgg_model import load_weights
+    weights = load_weights(log=lambda *_: None)
+    moments["weights_loaded"] = time.monotonic()
+    problem = Problem(size_px, weights)
+    if implementation == "ours":
+        stylizer = problem.stylizer()
+        moments["built"] = time.monotonic()
+        timed_adam_iterations(stylizer, 1, problem.settings.learning_rate)
+        moments["first_iteration"] = time.monotonic()
+        timed_adam_iterations(stylizer, iterations - 1, problem.settings.learning_rate)
+    else:
+        baseline = TutorialBaseline(problem)
+        moments["built"] = time.monotonic()
+        baseline.timed_iterations(iterations)
+    height, width = problem.content.shape[:2]
+    stages_s = {stage: moment - process_started for stage, moment in moments.items()}
+    return {"height": height, "width": width, "peak_bytes": peak_resident_bytes(), "stages_s": stages_s}
+
+
+def quality_worker(size_px, reference_iterations, learning_rates, time_limit_ratio):
+    """The reference setting's loss after reference_iterations, then each other setting's time to it."""
+    from vgg_model import load_weights
+    problem = Problem(size_px, load_weights(log=lambda *_: None))
+    reference = time_to_quality(adam(REFERENCE_LEARNING_RATE), problem, None, float("inf"), reference_iterations)
+    time_limit_s = reference["elapsed_s"] * time_limit_ratio
+    rows = [dict(reference, label=f"Adam, learning rate {REFERENCE_LEARNING_RATE:g} (reference)", reached=True)]
+    for label, optimize in quality_settings(learning_rates):
+        outcome = time_to_quality(optimize, problem, reference["loss"], time_limit_s, 100 * reference_iterations)
+        rows.append(dict(outcome, label=label))
+    height, width = problem.content.shape[:2]
+    return {"height": height, "width": width, "target_loss": reference["loss"], "time_limit_s": time_limit_s,
+            "rows": rows}
+
+
+WORKERS = {"speed": speed_worker, "memory": memory_worker, "quality": quality_worker}
+
+
+def run_worker(kind, **arguments):
+    """Run one worker in a fresh Python process; its result is the last line it prints."""
+    started = time.monotonic()
+    if kind == "memory":
+        arguments["process_started"] = started
+    result = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", kind, json.dumps(arguments)],
+                            stdout=subprocess.PIPE, text=True, cwd=REPO)
+    if result.returncode != 0:
+        sys.exit(f"benchmark: the {kind} worker {arguments} failed with exit status {result.returncode}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# --- The report -----------------------------------------------------------------------------------------
+
+def machine_description(speed):
+    """CPU, memory and software, the last two as a worker saw them (this process never loads TensorFlow)."""
+    with open("/proc/cpuinfo") as f:
+        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), platform.machine())
+    onednn = "on" if speed["onednn"] else "off"
+    return (f"{cpu}, {os.cpu_count()} logical CPUs, {total_memory_bytes() / 2**30:.1f} GiB; Python "
+            f"{platform.python_version()}, TensorFlow {speed['tensorflow']}, oneDNN {onednn}")
+
+
+def total_memory_bytes():
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def load_average():
+    return os.getloadavg()[0]
+
+
+def load_note(at_start, at_end):
+    return (f"Load average (1 min) at start {at_start:.1f}, at end {at_end:.1f}; the benchmark itself adds up "
+            f"to {os.cpu_count()}. Beyond that, other processes shared the CPUs: the seconds below are then longer "
+            "than on an idle machine, and the ratios, taken in alternating rounds, suffer less.")
+
+
+def speed_table(speeds):
+    lines = ["| size | image (w x h) | ours s/it | baseline s/it | ours / baseline "
+             "| first iteration, ours / baseline s |", "|---:|---:|---:|---:|---:|---:|"]
+    for size_px, speed in speeds.items():
+        ours, baseline = (statistics.median(speed["step_s"][key]) for key in ("ours", "baseline"))
+        lines.append(f"| {size_px} | {speed['width']} x {speed['height']} | {ours:.3f} | {baseline:.3f} | "
+                     f"{ours / baseline:.2f} | {speed['first_s']['ours']:.1f} / {speed['first_s']['baseline']:.1f} |")
+    return lines
+
+
+def largest_fitting_size(memories, memory_bytes):
+    """(long side px, bytes per pixel, base bytes) of the largest image of the photo's aspect ratio whose
+    single pass would fit in memory_bytes, by a least-squares line through (pixels, peak) of the sizes
+    measured; None with fewer than two sizes."""
+    points = [(m["height"] * m["width"], m["peak_bytes"]) for m in memories.values()]
+    if len(points) < 2:
+        return None
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x, _ in points)
+    base = mean_y - slope * mean_x
+    any_memory = next(iter(memories.values()))
+    aspect = max(any_memory["height"], any_memory["width"]) / min(any_memory["height"], any_memory["width"])
+    pixels = (memory_bytes - base) / slope
+    return int((pixels * aspect) ** 0.5), slope, base
+
+
+def memory_table(memories, baseline_memories):
+    lines = ["| size | image (w x h) | ours peak GiB | baseline peak GiB |", "|---:|---:|---:|---:|"]
+    for size_px, memory in memories.items():
+        lines.append(f"| {size_px} | {memory['width']} x {memory['height']} | {memory['peak_bytes'] / 2**30:.2f} | "
+                     f"{baseline_memories[size_px]['peak_bytes'] / 2**30:.2f} |")
+    memory_bytes = total_memory_bytes()
+    fit = largest_fitting_size(memories, memory_bytes)
+    if fit is None:
+        lines += ["", "Largest size in one pass: needs two sizes or more to extrapolate."]
+    else:
+        long_side_px, slope, base = fit
+        lines += ["", f"Largest size whose single pass fits in this machine's {memory_bytes / 2**30:.1f} GiB: about "
+                  f"**{long_side_px} px** long side, extrapolated (not measured) from a straight line through the "
+                  f"peaks above: {base / 2**30:.2f} GiB + {slope / 1024:.2f} KiB per pixel."]
+    return lines
+
+
+def startup_table(size_px, memory):
+    stages = memory["stages_s"]
+    names = {"imported": "Python and TensorFlow started, project imported",
+             "weights_loaded": "VGG19 weights loaded from the cache",
+             "built": "images, network, style targets and Stylizer built",
+             "first_iteration": "first iteration done (tracing and compiling the step included)"}
+    lines = [f"| stage, {size_px} px ({memory['width']} x {memory['height']}) | seconds since process start |",
+             "|---|---:|"]
+    return lines + [f"| {names[stage]} | {stages[stage]:.1f} |" for stage in names]
+
+
+def quality_table(quality, reference_iterations, size_px):
+    lines = [f"Target: the total loss Adam at learning rate {REFERENCE_LEARNING_RATE:g} prints at iteration "
+             f"{reference_iterations} at {size_px} px ({quality['width']} x {quality['height']}): "
+             f"{quality['target_loss']:.4g}. Each other setting stops at the target or after "
+             f"{quality['time_limit_s']:.0f} s (--quality-time-limit times the reference's time).", "",
+             "| setting | reached | iterations | seconds | loss at stop | time vs reference |",
+             "|---|---|---:|---:|---:|---:|"]
+    reference_s = quality["rows"][0]["elapsed_s"]
+    for row in quality["rows"]:
+        versus = f"{row['elapsed_s'] / reference_s:.2f}" if row["reached"] else "not reached"
+        lines.append(f"| {row['label']} | {'yes' if row['reached'] else 'no'} | {row['iterations']} | "
+                     f"{row['elapsed_s']:.1f} | {row['loss']:.4g} | {versus} |")
+    return lines
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 128 px, 2 iterations, 1 round, time to quality over 2 iterations")
+    p.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 1024], help="long sides in px")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds of ours and the baseline per size")
+    p.add_argument("--iterations", type=int, default=2, help="timed iterations per round, after one compiling one")
+    p.add_argument("--memory-iterations", type=int, default=2, help="iterations of each peak-memory process")
+    p.add_argument("--startup-size", type=int, default=512, help="size of the start-up measurement; one of --sizes")
+    p.add_argument("--quality-size", type=int, default=512, help="size of the time-to-quality runs")
+    p.add_argument("--quality-iterations", type=int, default=REFERENCE_ITERATIONS,
+                   help="iterations of the reference whose loss is the target")
+    p.add_argument("--learning-rates", nargs="*", type=float, default=[4.0, 8.0],
+                   help="Adam learning rates to time to quality against the reference's 2.0")
+    p.add_argument("--quality-time-limit", type=float, default=1.0,
+                   help="stop a setting after this many times the reference's time")
+    p.add_argument("--output", default=RESULTS_PATH, help="markdown file for the results")
+    p.add_argument("--worker", nargs=2, metavar=("KIND", "JSON"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.sizes, args.startup_size, args.quality_size = [128], 128, 128
+        args.rounds, args.iterations, args.memory_iterations, args.quality_iterations = 1, 2, 2, 2
+        args.learning_rates = args.learning_rates[:1]
+    if args.startup_size not in args.sizes:
+        p.error(f"--startup-size {args.startup_size} must be one of --sizes {args.sizes}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker:
+        kind, arguments = args.worker
+        print(json.dumps(WORKERS[kind](**json.loads(arguments))))
+        return
+    started, load_at_start = time.perf_counter(), load_average()
+    speeds, memories, baseline_memories = {}, {}, {}
+    for size_px in args.sizes:
+        print(f"{size_px} px: speed ...", file=sys.stderr, flush=True)
+        speeds[size_px] = run_worker("speed", size_px=size_px, rounds=args.rounds,
+                                     iterations_per_round=args.iterations)
+        print(f"{size_px} px: peak memory ...", file=sys.stderr, flush=True)
+        memories[size_px] = run_worker("memory", size_px=size_px, iterations=args.memory_iterations,
+                                       implementation="ours")
+        baseline_memories[size_px] = run_worker("memory", size_px=size_px, iterations=args.memory_iterations,
+                                                implementation="baseline")
+    print(f"time to quality at {args.quality_size} px ...", file=sys.stderr, flush=True)
+    quality = run_worker("quality", size_px=args.quality_size, reference_iterations=args.quality_iterations,
+                         learning_rates=args.learning_rates, time_limit_ratio=args.quality_time_limit)
+
+    command = " ".join(["python benchmarks/benchmark.py", *(argv if argv is not None else sys.argv[1:])])
+    report = [
+        "# Benchmark results", "",
+        f"`{command.strip()}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"{(time.perf_counter() - started) / 60:.1f} min. Machine: {machine_description(next(iter(speeds.values())))}. "
+        f"{load_note(load_at_start, load_average())}", "",
+        "## Seconds per iteration", "",
+        f"Median of {args.rounds} x {args.iterations} iterations after one compiling iteration, one process per size; "
+        "ours is stylize.Stylizer.run('adam', ...), the baseline the TensorFlow tutorial's Keras code "
+        "(benchmarks/README.md).", "",
+        *speed_table(speeds), "",
+        "## Peak memory", "",
+        f"Resident set high-water mark (VmHWM) of a fresh process per size running {args.memory_iterations} "
+        "iterations; it includes TensorFlow itself.", "",
+        *memory_table(memories, baseline_memories), "",
+        "## Start-up to the first iteration", "",
+        "A fresh process, weights already cached.", "",
+        *startup_table(args.startup_size, memories[args.startup_size]), "",
+        "## Time to quality", "",
+        *quality_table(quality, args.quality_iterations, args.quality_size), "",
+    ]
+    text = "\n".join(report)
+    print(text)
+    with open(args.output, "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()
