@@ -1,12 +1,15 @@
 """High-resolution mode: tiles cover the image, blend without seams, and give nearly what one piece gives."""
 import glob
+import subprocess
+import sys
+import time
 
 import cv2
 import numpy as np
 import pytest
 
 import tiling
-from conftest import STYLE_LAYERS, make_stylizer, run_cli, stylizer_losses
+from conftest import REPO, STYLE_LAYERS, make_stylizer, run_cli, stylizer_losses
 
 
 @pytest.mark.parametrize("height, width, tile, overlap", [(70, 96, 64, 8), (300, 1000, 256, 32), (50, 50, 64, 8)])
@@ -93,3 +96,20 @@ def test_tile_borders_leave_no_seam(tiled_and_whole):
     for steps in (column_steps, row_steps):
         at_borders = steps[[b for b in borders if b < len(steps)]].mean()
         assert at_borders < 1.5 * np.median(steps), (at_borders, np.median(steps))
+
+
+def test_an_interrupted_tiled_pass_resumes_at_the_tile_where_it_stopped(tmp_path):
+    flags = ["--size", "96", "--scales", "1", "--iterations", "3", "--tile-px", "64", "--output-dir", tmp_path]
+    process = subprocess.Popen([sys.executable, str(REPO / "style_transfer.py"), *map(str, flags)], cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not glob.glob(str(tmp_path / "*" / "*-96px-tile002.png")):
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.1)
+    process.kill()
+    process.wait()
+    resumed = run_cli(*flags)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming pass 1 after tile 2/4" in resumed.stdout or "resuming pass 1 after tile 3/4" in resumed.stdout
+    assert "tile 1/4" not in resumed.stdout.replace("after tile", "")  # done tiles are not redone
+    assert glob.glob(str(tmp_path / "*" / "*-final.png"))
