@@ -11,6 +11,8 @@ import resource
 import sys
 import time
 
+from vgg_model import PRECISIONS
+
 # --- Settings -------------------------------------------------------------------------------------
 CONTENT_IMAGE = "images/cincinnati_bridge.jpg"
 STYLE_IMAGES = ["images/starry_night.jpg"]
@@ -27,6 +29,7 @@ POOLING = "avg"                 # "avg" as in the paper, or "max"
 PRESERVE_COLORS = "none"        # "none", "luminance" (style on brightness only) or "histogram"
 INIT = "mix"                    # start image: "mix" (noise in the photo), "content", "style", "noise" or a file
 NOISE_RATIO = 0.6               # share of the original's grey noise in the "mix" start image
+PRECISION = "auto"              # VGG19 arithmetic: "float32", "bfloat16" (2x as fast where the CPU has it), "auto"
 OPTIMIZER = "lbfgs"             # "lbfgs", or "adam" as in the original
 LEARNING_RATE = 2.0             # Adam's step size in pixel values (0..255)
 ITERATIONS = [200]              # per pass; one number: the first pass's, each finer pass half as many
@@ -113,6 +116,8 @@ def parse_args(argv=None):
     p.add_argument("--init", default=INIT, help="start image: mix, content, style, noise, or an image file")
     p.add_argument("--noise-ratio", type=number(float, 0, 1), default=NOISE_RATIO,
                    help="share of grey noise (the photo's mean +-20) in the 'mix' start image")
+    p.add_argument("--precision", choices=PRECISIONS, default=PRECISION,
+                   help="VGG19's arithmetic; auto: bfloat16 where the CPU multiplies it natively, else float32")
     p.add_argument("--optimizer", choices=("adam", "lbfgs"), default=OPTIMIZER, help="the optimizer")
     p.add_argument("--learning-rate", type=positive_float, default=LEARNING_RATE,
                    help="Adam's step size in pixel values")
@@ -140,8 +145,9 @@ def parse_args(argv=None):
 
 def check(settings):
     """Settings that are valid one by one but not together; also fills in the derived lists."""
-    from vgg_model import LAYERS
+    from vgg_model import LAYERS, resolve_precision
     from utils import START_IMAGES
+    settings.precision = resolve_precision(settings.precision)  # the run folder and record name what ran
     settings.content_layers, settings.style_layers = dict(settings.content_layers), dict(settings.style_layers)
     for name in [*settings.content_layers, *settings.style_layers]:
         if name not in LAYERS:
@@ -223,7 +229,8 @@ def run(settings):
 
     weights = load_weights(settings.weights_file, log=print)
     record.write_settings(weights_source=weights.source, weights_sha256=weights.sha256, status="running")
-    network = VGG19(weights, [*settings.content_layers, *settings.style_layers], settings.pooling)
+    network = VGG19(weights, [*settings.content_layers, *settings.style_layers], settings.pooling,
+                    settings.precision)
     started = time.perf_counter()
     with StopRequest() as stop:
         result = Runner(settings, network, record, resuming, tile_px, stop).run_passes(content, styles)

@@ -371,7 +371,7 @@ def import_tensorflow():
     bypass TF_CPP_MIN_LOG_LEVEL).
 
     TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 and the like; on others (AMD Zen,
-    older Intel) it would use Eigen, with which a step of this program takes 1.25x as long
+    older Intel) it would use Eigen, with which a step of this program takes 1.2x as long
     (benchmarks/README.md). The variable acts only before TensorFlow's first import; a value the
     user set wins.
     """
@@ -390,6 +390,30 @@ def import_tensorflow():
     return tf
 
 
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def native_bfloat16(cpuinfo="/proc/cpuinfo"):
+    """Whether this CPU multiplies bfloat16 in hardware (AVX-512 BF16 or AMX) and oneDNN is on: then
+    bfloat16 convolutions take half the time of float32 ones; elsewhere they are emulated and many
+    times slower (benchmarks/README.md)."""
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1").lower() in ("0", "false"):
+        return False
+    try:
+        with open(cpuinfo) as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:  # not Linux: nothing to go by
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision):
+    """'auto' becomes bfloat16 where the CPU has it and float32 elsewhere; the others stay as they are."""
+    if precision == "auto":
+        return "bfloat16" if native_bfloat16() else "float32"
+    return precision
+
+
 def onednn_enabled():
     """Whether TensorFlow runs its CPU kernels through oneDNN in this process (it decides at import)."""
     from tensorflow.python.util import _pywrap_util_port  # TensorFlow's own flag; there is no public API
@@ -400,7 +424,9 @@ class VGG19:
     """The frozen network: constant weights, 3x3 SAME convolutions with ReLU, 2x2 pooling.
 
     Built only up to the deepest layer asked for. Feature maps are taken after the ReLU, as in
-    Gatys et al., so `conv4_2` names the rectified response of that convolution.
+    Gatys et al., so `conv4_2` names the rectified response of that convolution. The network runs
+    in `precision` (float32 or bfloat16) and hands its features back as float32, so that the losses
+    and Gram matrices are always summed in float32.
 
     Each convolution carries its own gradient, with respect to its input only: the weights are
     constants, so the filter gradients that autodiff would also build are never wanted. The input
@@ -409,33 +435,37 @@ class VGG19:
     directions go through `convolve`, which picks the faster of TensorFlow's two ways to compute one.
     """
 
-    def __init__(self, weights, layers, pooling="avg"):
+    def __init__(self, weights, layers, pooling="avg", precision="float32"):
         tf = import_tensorflow()
         unknown = sorted(set(layers) - set(LAYERS))
         if unknown:
             raise ValueError(f"unknown layer {unknown[0]}; choose from {', '.join(LAYERS)}")
         self.layers = tuple(layers)
         self.pipeline = LAYERS[:max(LAYERS.index(name) for name in layers) + 1]
+        self.dtype = tf.dtypes.as_dtype(precision)
         self.mean = tf.constant(weights.mean_rgb.reshape(1, 1, 1, 3))
-        self.kernels = {name: tf.constant(weights.kernels[name]) for name in self.pipeline if name in CONV_LAYERS}
-        self.turned_kernels = {name: tf.constant(np.ascontiguousarray(weights.kernels[name][::-1, ::-1].swapaxes(2, 3)))
-                               for name in self.kernels}
-        self.biases = {name: tf.constant(weights.biases[name]) for name in self.pipeline if name in CONV_LAYERS}
+        convolutions = [name for name in self.pipeline if name in CONV_LAYERS]
+        self.kernels = {name: tf.constant(weights.kernels[name], self.dtype) for name in convolutions}
+        self.turned_kernels = {name: tf.constant(weights.kernels[name][::-1, ::-1].swapaxes(2, 3), self.dtype)
+                               for name in convolutions}
+        self.biases = {name: tf.constant(weights.biases[name], self.dtype) for name in convolutions}
         self.pool = {"avg": tf.nn.avg_pool2d, "max": tf.nn.max_pool2d}[pooling]
-        # On AVX2, oneDNN computes Conv2D by a GEMM but the input gradient by a direct kernel 2.6x as fast;
-        # Eigen is the other way round, its Conv2D 1.5x as fast as its input gradient (benchmarks/README.md).
+        # On AVX2, oneDNN computes Conv2D by a GEMM but the input gradient by a direct kernel 2.5x as fast;
+        # Eigen is the other way round, its Conv2D 1.5x as fast as its input gradient. With AVX-512 both
+        # of oneDNN's kernels are direct and equally fast (benchmarks/README.md).
         self.convolve = convolve_as_input_gradient if onednn_enabled() else convolve_forward
 
     def __call__(self, image):
-        """Features {layer: tensor} of a batch of RGB images with values 0..255."""
-        x, features = image - self.mean, {}
+        """Features {layer: float32 tensor} of a batch of RGB images with values 0..255."""
+        import tensorflow as tf
+        x, features = tf.cast(image - self.mean, self.dtype), {}
         for name in self.pipeline:
             if name in self.kernels:
                 x = self.conv_relu(x, self.kernels[name], self.turned_kernels[name], self.biases[name])
             else:
                 x = self.pool(x, 2, 2, "SAME")
             if name in self.layers:
-                features[name] = x
+                features[name] = tf.cast(x, tf.float32)
         return features
 
     def conv_relu(self, x, kernel, turned_kernel, bias):

@@ -81,6 +81,12 @@ def test_scales_and_iterations(flags, scales, iterations):
     assert settings.scales == scales and settings.iterations == iterations
 
 
+def test_precision_auto_is_resolved_before_the_run_so_that_its_record_names_what_ran():
+    from vgg_model import resolve_precision
+    assert style_transfer.parse_args([]).precision == resolve_precision("auto") in ("float32", "bfloat16")
+    assert style_transfer.parse_args(["--precision", "float32"]).precision == "float32"
+
+
 def test_style_blend_is_normalized():
     settings = style_transfer.parse_args(["--style", "a.jpg", "b.jpg", "--style-blend", "3", "1"])
     assert settings.style_blend == [0.75, 0.25]
@@ -167,6 +173,7 @@ def test_a_run_leaves_result_sheet_loss_log_settings_and_tensorboard(finished_ru
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6, 1, 2, 3]
     settings = json.load(open(os.path.join(folder, "settings.json")))
     assert settings["status"] == "finished" and settings["scales"] == [32, 64]
+    assert settings["precision"] in ("float32", "bfloat16")
     assert len(settings["weights_sha256"]) == 64 and "tensorflow" in settings["library_versions"]
     assert glob.glob(os.path.join(folder, "tensorboard", "events.out.tfevents.*"))
     assert [step for step, _ in printed_steps(result.stdout)] == [1, 2, 3, 4, 5, 6, 1, 2, 3]

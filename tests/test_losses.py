@@ -166,3 +166,23 @@ def test_adam_steps_match_numpy(tf, network):
         assert int(stylizer.step) == t
         np.testing.assert_allclose(stylizer.result(), x, atol=2e-3)
     assert np.abs(x - start).max() > 1.0 and x.max() <= 255.0
+
+
+def test_bfloat16_gradient_and_optimization_follow_float32(tf, vgg_weights, network):
+    """bfloat16 is the default where the CPU multiplies it: its gradient must point where float32's
+    does, and L-BFGS driven by it must lower the float32 loss as far as float32 itself does."""
+    rounded_network = vgg_model.VGG19(vgg_weights, [*CONTENT_LAYERS, *STYLE_LAYERS], precision="bfloat16")
+    content, style = random_image(48, 64, seed=21), random_image(40, 56, seed=22, low=0, high=120)
+    start = random_image(48, 64, seed=23, low=60, high=255)
+    exact, rounded = build(network, content, [style], start), build(rounded_network, content, [style], start)
+    exact_gradient, rounded_gradient = (s.loss_and_gradient()[1].numpy().ravel().astype(np.float64)
+                                        for s in (exact, rounded))
+    cosine = exact_gradient @ rounded_gradient / np.linalg.norm(exact_gradient) / np.linalg.norm(rounded_gradient)
+    assert cosine > 0.99
+
+    start_loss, reached = stylizer_losses(exact, start)[2], {}
+    for name, stylizer in (("float32", exact), ("bfloat16", rounded)):
+        stylizer.run("lbfgs", 30, None, lambda progress: None)
+        reached[name] = stylizer_losses(exact, stylizer.result())[2]  # judged in float32
+    assert reached["float32"] < 0.5 * start_loss, (start_loss, reached)
+    assert reached["bfloat16"] < 1.05 * reached["float32"], reached

@@ -129,3 +129,31 @@ def test_the_generated_image_is_the_only_trainable_variable(tf, vgg_weights, tmp
     assert any(name.startswith("image/") and shape == [1, 24, 32, 3] for name, shape in entries.items()), entries
     weight_shapes = {tuple(shape) for pair in vgg_model.expected_shapes().values() for shape in pair}
     assert not [name for name, shape in entries.items() if tuple(shape) in weight_shapes], entries  # no weights
+
+
+# --- bfloat16 -----------------------------------------------------------------------------------------------
+
+def test_bfloat16_is_chosen_only_where_the_cpu_multiplies_it_and_onednn_is_on(tmp_path, monkeypatch):
+    with_bfloat16, without = tmp_path / "with", tmp_path / "without"
+    with_bfloat16.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_bf16 avx512_vnni\n")
+    without.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n")
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    assert vgg_model.native_bfloat16(str(with_bfloat16))
+    assert not vgg_model.native_bfloat16(str(without))
+    assert not vgg_model.native_bfloat16(str(tmp_path / "no such file"))
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")  # Eigen emulates bfloat16, many times slower
+    assert not vgg_model.native_bfloat16(str(with_bfloat16))
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
+    assert vgg_model.resolve_precision("auto") == ("bfloat16" if vgg_model.native_bfloat16() else "float32")
+    assert [vgg_model.resolve_precision(p) for p in ("float32", "bfloat16")] == ["float32", "bfloat16"]
+
+
+def test_bfloat16_features_are_the_float32_features_to_within_rounding(tf, vgg_weights):
+    layers = [*CONTENT_LAYERS, *STYLE_LAYERS]
+    image = tf.constant(random_image(48, 64, seed=8)[None])
+    exact = vgg_model.VGG19(vgg_weights, layers, precision="float32")(image)
+    rounded = vgg_model.VGG19(vgg_weights, layers, precision="bfloat16")(image)
+    for name in layers:
+        assert rounded[name].dtype == tf.float32, name  # the losses are always summed in float32
+        error = np.linalg.norm(rounded[name].numpy() - exact[name].numpy()) / np.linalg.norm(exact[name].numpy())
+        assert 0 < error < 0.015, (name, error)  # bfloat16 keeps 8 bits of mantissa: up to 0.4 % per rounding
