@@ -33,37 +33,40 @@ REFERENCE_ITERATIONS = 300
 
 # --- What is run: the program's own step, and the tutorial's ---------------------------------------
 
-def project_settings(size_px, learning_rate):
-    """style_transfer.py's settings for a single-pass Adam run at size_px, parsed by its own parser,
-    so that losses, layers, start image and seed are the program's defaults."""
+def project_settings(size_px, *flags):
+    """style_transfer.py's settings for a single pass at size_px, parsed by its own parser, so that
+    losses, layers, start image and seed are the program's defaults; flags change them (Adam at the
+    original's learning rate unless they say otherwise)."""
     import style_transfer
     return style_transfer.parse_args(["--content", CONTENT_IMAGE, "--style", STYLE_IMAGE, "--size", str(size_px),
-                                      "--scales", "1", "--optimizer", "adam", "--learning-rate", str(learning_rate)])
+                                      "--scales", "1", "--optimizer", "adam",
+                                      "--learning-rate", str(REFERENCE_LEARNING_RATE), *flags])
 
 
 class Problem:
     """The images, network and style targets of one run at one size, prepared as runner.py prepares
-    them; stylizer() gives a fresh Stylizer at the start image."""
+    them; stylizer() gives a fresh Stylizer at the start image (or at the image it is given)."""
 
-    def __init__(self, size_px, weights, learning_rate=REFERENCE_LEARNING_RATE):
+    def __init__(self, size_px, weights, *flags):
         from runner import prepare_images
         from stylize import style_targets
         from utils import load_image, start_image
         from vgg_model import VGG19, tile_size
-        self.settings = s = project_settings(size_px, learning_rate)
+        self.settings = s = project_settings(size_px, *flags)
         self.content, self.styles, _ = prepare_images(s, load_image(s.content_image),
                                                       [load_image(path) for path in s.style_images], size_px)
         self.weights = weights
-        self.network = VGG19(weights, [*s.content_layers, *s.style_layers], s.pooling)
+        self.network = VGG19(weights, [*s.content_layers, *s.style_layers], s.pooling, s.precision)
         self.style_targets = style_targets(self.network, self.styles, s.style_blend, s.style_layers,
                                            tile_size(*self.content.shape[:2]))
         self.start_image = start_image(s.init, self.content, self.styles[0], s.noise_ratio, s.seed)
 
-    def stylizer(self):
+    def stylizer(self, start_image=None):
         from stylize import Stylizer
         s = self.settings
         return Stylizer(network=self.network, content=self.content, style_targets=self.style_targets,
-                        start_image=self.start_image, content_layers=s.content_layers, style_layers=s.style_layers,
+                        start_image=self.start_image if start_image is None else start_image,
+                        content_layers=s.content_layers, style_layers=s.style_layers,
                         content_weight=s.content_weight, style_weight=s.style_weight, tv_weight=s.tv_weight)
 
 
@@ -146,40 +149,81 @@ def keras_layer(name):
 
 # --- Time to quality ---------------------------------------------------------------------------------
 
-def adam(learning_rate):
-    """optimize(problem, on_step) for Adam at this learning rate, through Stylizer.run as runner.py uses it."""
-    def optimize(problem, on_step):
-        problem.stylizer().run("adam", sys.maxsize, learning_rate, on_step)
-    return optimize
+# The original: Adam at learning rate 2, one pass, float32, REFERENCE_ITERATIONS iterations.
+REFERENCE_FLAGS = ("--precision", "float32")
+
+# Our settings whose time to the original's loss is measured: (label, style_transfer.py flags, iterations
+# of a first pass at half the size, 0 for none). Flags not given are the program's defaults.
+QUALITY_SETTINGS = (
+    ("Adam, learning rate 2, precision auto", (), 0),
+    ("Adam, learning rate 8, precision auto", ("--learning-rate", "8"), 0),
+    ("L-BFGS, float32", ("--optimizer", "lbfgs", "--precision", "float32"), 0),
+    ("L-BFGS, precision auto", ("--optimizer", "lbfgs"), 0),
+    ("L-BFGS, precision auto, 50 iterations at half size first", ("--optimizer", "lbfgs"), 50),
+    ("L-BFGS, precision auto, 200 iterations at half size first", ("--optimizer", "lbfgs"), 200),
+)
+LBFGS_ENOUGH_ITERATIONS = 100_000  # an iteration count that no time budget here reaches
 
 
-def quality_settings(learning_rates):
-    """The optimizer settings whose time to quality is measured, as (label, optimize) pairs.
+class Clock:
+    """Wall time of a setting since its start, less the time spent judging it (which it would not spend)."""
 
-    optimize(problem, on_step) starts from problem.start_image at the problem's size and calls
-    on_step(progress) after every iteration with a stylize.Progress whose total_loss is that of the
-    full-size image; it must return when on_step raises StopIteration. Add L-BFGS and
-    coarse-to-fine settings here (a coarse-to-fine one reports only its last, full-size pass).
-    """
-    return [(f"Adam, learning rate {rate:g}", adam(rate)) for rate in learning_rates]
+    def __init__(self):
+        self.started, self.paused_s = time.perf_counter(), 0.0
+
+    def elapsed_s(self):
+        return time.perf_counter() - self.started - self.paused_s
+
+    def pause(self, work):
+        started = time.perf_counter()
+        try:
+            return work()
+        finally:
+            self.paused_s += time.perf_counter() - started
 
 
-def time_to_quality(optimize, problem, target_loss, time_limit_s, iteration_limit):
-    """Run one setting until its total loss is at or below target_loss, or a limit is reached.
-    Returns {reached, iterations, elapsed_s, loss}; elapsed_s counts from the setting's start,
-    building its stylizer and compiling its step included."""
-    outcome = {"reached": False, "iterations": 0, "elapsed_s": 0.0, "loss": float("inf")}
-    started = time.perf_counter()
+def run_setting(size_px, weights, flags, coarse_iterations, on_step):
+    """Run one setting from the start image, optimizer and precision as its flags say: first
+    coarse_iterations at half size (if any), upsampled, then the full size until on_step raises
+    StopIteration. on_step(progress, stylizer) sees only the full-size pass."""
+    from utils import resize
+    problem_flags = (*flags, "--iterations", str(LBFGS_ENOUGH_ITERATIONS))
+    start = None
+    if coarse_iterations:
+        coarse = Problem(size_px // 2, weights, *problem_flags)
+        stylizer = coarse.stylizer()
+        stylizer.run(coarse.settings.optimizer, coarse_iterations, coarse.settings.learning_rate, lambda _: None)
+        start = stylizer.result()
+    problem = Problem(size_px, weights, *problem_flags)
+    if start is not None:
+        start = resize(start, *problem.content.shape[:2])
+    stylizer = problem.stylizer(start)
+    stylizer.run(problem.settings.optimizer, LBFGS_ENOUGH_ITERATIONS, problem.settings.learning_rate,
+                 lambda progress: on_step(progress, stylizer))
+    return problem.settings
 
-    def on_step(progress):
-        outcome.update(iterations=outcome["iterations"] + 1, elapsed_s=time.perf_counter() - started,
-                       loss=progress.total_loss)
-        outcome["reached"] = target_loss is not None and progress.total_loss <= target_loss
-        if outcome["reached"] or outcome["elapsed_s"] >= time_limit_s or outcome["iterations"] >= iteration_limit:
+
+def time_to_quality(size_px, weights, flags, coarse_iterations, judge, target_loss, budget_s):
+    """Run one setting for budget_s seconds of wall time. Its loss is judged by `judge` (the float32
+    total loss of an image, against float32 targets), so that every setting is held to the same
+    measure whatever its own precision; the judging is not timed. Returns when it first reached
+    target_loss (seconds, iterations of the full-size pass) and its judged loss when the budget ran out."""
+    clock, outcome, last = Clock(), {"reached_s": None, "reached_iterations": None}, {}
+
+    def on_step(progress, stylizer):
+        last["stylizer"] = stylizer
+        # The setting's own loss is close to the judged one (within 1 % in bfloat16): judge only near the target.
+        if outcome["reached_s"] is None and progress.total_loss <= 1.02 * target_loss:
+            if clock.pause(lambda: judge(stylizer.result())) <= target_loss:
+                outcome.update(reached_s=clock.elapsed_s(), reached_iterations=progress.step)
+        if clock.elapsed_s() >= budget_s:
+            outcome["loss_at_budget"] = clock.pause(lambda: judge(stylizer.result()))
             raise StopIteration
 
-    optimize(problem, on_step)
-    return outcome
+    settings = run_setting(size_px, weights, flags, coarse_iterations, on_step)
+    if "loss_at_budget" not in outcome:  # L-BFGS converged before the budget ran out
+        outcome["loss_at_budget"] = judge(last["stylizer"].result())
+    return dict(outcome, precision=settings.precision)
 
 
 # --- Workers: each runs in a fresh process and prints one JSON line -----------------------------------
@@ -235,19 +279,32 @@ def memory_worker(size_px, iterations, implementation, process_started):
     return {"height": height, "width": width, "peak_bytes": peak_resident_bytes(), "stages_s": stages_s}
 
 
-def quality_worker(size_px, reference_iterations, learning_rates, time_limit_ratio):
-    """The reference setting's loss after reference_iterations, then each other setting's time to it."""
+def quality_worker(size_px, reference_iterations, budget_ratio):
+    """The original's loss after reference_iterations, then each of our settings run for budget_ratio
+    times the original's time: when it reached that loss, and the loss it had when the time ran out."""
     from vgg_model import load_weights
-    problem = Problem(size_px, load_weights(log=lambda *_: None))
-    reference = time_to_quality(adam(REFERENCE_LEARNING_RATE), problem, None, float("inf"), reference_iterations)
-    time_limit_s = reference["elapsed_s"] * time_limit_ratio
-    rows = [dict(reference, label=f"Adam, learning rate {REFERENCE_LEARNING_RATE:g} (reference)", reached=True)]
-    for label, optimize in quality_settings(learning_rates):
-        outcome = time_to_quality(optimize, problem, reference["loss"], time_limit_s, 100 * reference_iterations)
+    weights = load_weights(log=lambda *_: None)
+    clock, reference = Clock(), {}
+
+    def on_reference_step(progress, stylizer):
+        reference.update(loss=progress.total_loss, elapsed_s=clock.elapsed_s(), stylizer=stylizer)
+        if progress.step >= reference_iterations:
+            raise StopIteration
+
+    run_setting(size_px, weights, REFERENCE_FLAGS, 0, on_reference_step)
+    judging = reference.pop("stylizer")
+
+    from stylize import tf
+    total_loss = tf.function(lambda image: judging.losses(image)[-1])
+    judge = lambda image: float(total_loss(tf.constant(image[None])))
+
+    budget_s = reference["elapsed_s"] * budget_ratio
+    rows = []
+    for label, flags, coarse_iterations in QUALITY_SETTINGS:
+        outcome = time_to_quality(size_px, weights, flags, coarse_iterations, judge, reference["loss"], budget_s)
         rows.append(dict(outcome, label=label))
-    height, width = problem.content.shape[:2]
-    return {"height": height, "width": width, "target_loss": reference["loss"], "time_limit_s": time_limit_s,
-            "rows": rows}
+    height, width = judging.image.shape[1:3]
+    return {"height": height, "width": width, "reference": reference, "budget_s": budget_s, "rows": rows}
 
 
 WORKERS = {"speed": speed_worker, "memory": memory_worker, "quality": quality_worker}
@@ -346,17 +403,21 @@ def startup_table(size_px, memory):
 
 
 def quality_table(quality, reference_iterations, size_px):
-    lines = [f"Target: the total loss Adam at learning rate {REFERENCE_LEARNING_RATE:g} prints at iteration "
-             f"{reference_iterations} at {size_px} px ({quality['width']} x {quality['height']}): "
-             f"{quality['target_loss']:.4g}. Each other setting stops at the target or after "
-             f"{quality['time_limit_s']:.0f} s (--quality-time-limit times the reference's time).", "",
-             "| setting | reached | iterations | seconds | loss at stop | time vs reference |",
-             "|---|---|---:|---:|---:|---:|"]
-    reference_s = quality["rows"][0]["elapsed_s"]
+    reference = quality["reference"]
+    lines = [f"Target: the total loss of the original's settings (Adam, learning rate {REFERENCE_LEARNING_RATE:g}, "
+             f"float32, one pass) after {reference_iterations} iterations at {size_px} px ({quality['width']} x "
+             f"{quality['height']}): {reference['loss']:.4g}, reached in {reference['elapsed_s']:.1f} s. Each of our "
+             f"settings then runs for {quality['budget_s']:.0f} s (--quality-budget times that); every loss below is "
+             "the float32 loss, whatever precision the setting ran in.", "",
+             "| setting | precision | time to the original's loss | vs the original's time | full-size iterations "
+             f"| loss after {quality['budget_s']:.0f} s |", "|---|---|---:|---:|---:|---:|"]
     for row in quality["rows"]:
-        versus = f"{row['elapsed_s'] / reference_s:.2f}" if row["reached"] else "not reached"
-        lines.append(f"| {row['label']} | {'yes' if row['reached'] else 'no'} | {row['iterations']} | "
-                     f"{row['elapsed_s']:.1f} | {row['loss']:.4g} | {versus} |")
+        if row["reached_s"] is None:
+            reached = ["not within the budget", "-", "-"]
+        else:
+            reached = [f"{row['reached_s']:.1f} s", f"{row['reached_s'] / reference['elapsed_s']:.2f}",
+                       str(row["reached_iterations"])]
+        lines.append(f"| {row['label']} | {row['precision']} | {' | '.join(reached)} | {row['loss_at_budget']:.4g} |")
     return lines
 
 
@@ -373,17 +434,14 @@ def parse_args(argv=None):
     p.add_argument("--quality-size", type=int, default=512, help="size of the time-to-quality runs")
     p.add_argument("--quality-iterations", type=int, default=REFERENCE_ITERATIONS,
                    help="iterations of the reference whose loss is the target")
-    p.add_argument("--learning-rates", nargs="*", type=float, default=[4.0, 8.0],
-                   help="Adam learning rates to time to quality against the reference's 2.0")
-    p.add_argument("--quality-time-limit", type=float, default=1.0,
-                   help="stop a setting after this many times the reference's time")
+    p.add_argument("--quality-budget", type=float, default=0.5,
+                   help="wall time of each of our settings, as a share of the original's time")
     p.add_argument("--output", default=RESULTS_PATH, help="markdown file for the results")
     p.add_argument("--worker", nargs=2, metavar=("KIND", "JSON"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
         args.sizes, args.startup_size, args.quality_size = [128], 128, 128
         args.rounds, args.iterations, args.memory_iterations, args.quality_iterations = 1, 2, 2, 2
-        args.learning_rates = args.learning_rates[:1]
     if args.startup_size not in args.sizes:
         p.error(f"--startup-size {args.startup_size} must be one of --sizes {args.sizes}")
     return args
@@ -408,7 +466,7 @@ def main(argv=None):
                                                 implementation="baseline")
     print(f"time to quality at {args.quality_size} px ...", file=sys.stderr, flush=True)
     quality = run_worker("quality", size_px=args.quality_size, reference_iterations=args.quality_iterations,
-                         learning_rates=args.learning_rates, time_limit_ratio=args.quality_time_limit)
+                         budget_ratio=args.quality_budget)
 
     command = " ".join(["python benchmarks/benchmark.py", *(argv if argv is not None else sys.argv[1:])])
     report = [
