@@ -17,7 +17,7 @@ from vgg_model import PRECISIONS
 CONTENT_IMAGE = "images/cincinnati_bridge.jpg"
 STYLE_IMAGES = ["images/starry_night.jpg"]
 STYLE_BLEND = []                # one weight per style image; empty: equal weights
-SIZE_PX = 384                   # longer side of the result; the aspect ratio of the photo is kept
+SIZE_PX = 512                   # longer side of the result; the aspect ratio of the photo is kept
 SCALES = [2]                    # coarse-to-fine: a number of passes (each half the next) or their sizes
 STYLE_SCALE = 1.0               # size of the painting relative to the result: larger, larger brush strokes
 CONTENT_WEIGHT = 1e-3           # alpha in the paper
@@ -32,7 +32,7 @@ NOISE_RATIO = 0.6               # share of the original's grey noise in the "mix
 PRECISION = "auto"              # VGG19 arithmetic: "float32", "bfloat16" (2x as fast where the CPU has it), "auto"
 OPTIMIZER = "lbfgs"             # "lbfgs", or "adam" as in the original
 LEARNING_RATE = 2.0             # Adam's step size in pixel values (0..255)
-ITERATIONS = [200]              # per pass; one number: the first pass's, each finer pass half as many
+ITERATIONS = [100]              # per pass; one number: the full-size pass's, each coarser pass half as many
 SAVE_EVERY = 50                 # write an image and a checkpoint every this many iterations
 PRINT_EVERY = 10
 SEED = 0
@@ -122,7 +122,7 @@ def parse_args(argv=None):
     p.add_argument("--learning-rate", type=positive_float, default=LEARNING_RATE,
                    help="Adam's step size in pixel values")
     p.add_argument("--iterations", nargs="+", type=positive_int, default=ITERATIONS,
-                   help="per pass; one number: the first pass's, each finer pass half as many "
+                   help="per pass; one number: the full-size pass's, each coarser pass half as many "
                         f"(default: {' '.join(map(str, ITERATIONS))})")
     p.add_argument("--save-every", type=positive_int, default=SAVE_EVERY,
                    help="write an image and a checkpoint every this many iterations")
@@ -165,7 +165,8 @@ def check(settings):
     if settings.scales != sorted(set(settings.scales)) or settings.scales[-1] != settings.size_px:
         raise UsageError(f"--scales must increase up to --size {settings.size_px}")
     if len(settings.iterations) == 1:
-        settings.iterations = [max(1, settings.iterations[0] // 2 ** i) for i in range(len(settings.scales))]
+        passes = len(settings.scales)
+        settings.iterations = [max(1, settings.iterations[0] // 2 ** (passes - 1 - i)) for i in range(passes)]
     if len(settings.iterations) != len(settings.scales):
         raise UsageError(f"--iterations needs 1 or {len(settings.scales)} numbers (one per pass)")
     if settings.init not in START_IMAGES and not os.path.isfile(settings.init):

@@ -152,16 +152,24 @@ def keras_layer(name):
 # The original: Adam at learning rate 2, one pass, float32, REFERENCE_ITERATIONS iterations.
 REFERENCE_FLAGS = ("--precision", "float32")
 
-# Our settings whose time to the original's loss is measured: (label, style_transfer.py flags, iterations
-# of a first pass at half the size, 0 for none). Flags not given are the program's defaults.
-QUALITY_SETTINGS = (
-    ("Adam, learning rate 2, precision auto", (), 0),
-    ("Adam, learning rate 8, precision auto", ("--learning-rate", "8"), 0),
-    ("L-BFGS, float32", ("--optimizer", "lbfgs", "--precision", "float32"), 0),
-    ("L-BFGS, precision auto", ("--optimizer", "lbfgs"), 0),
-    ("L-BFGS, precision auto, 50 iterations at half size first", ("--optimizer", "lbfgs"), 50),
-    ("L-BFGS, precision auto, 200 iterations at half size first", ("--optimizer", "lbfgs"), 200),
-)
+
+
+def quality_settings(size_px):
+    """Our settings whose time to the original's loss is measured: (label, style_transfer.py flags,
+    iterations of a first pass at half the size, 0 for none). Flags not given are the program's defaults."""
+    import style_transfer
+    default_coarse = style_transfer.parse_args(["--size", str(size_px)]).iterations[0]  # two passes by default
+    return [
+        ("Adam, learning rate 2", (), 0),
+        ("Adam, learning rate 8", ("--learning-rate", "8"), 0),
+        ("L-BFGS", ("--optimizer", "lbfgs", "--precision", "float32"), 0),
+        ("L-BFGS", ("--optimizer", "lbfgs"), 0),
+        (f"L-BFGS, {default_coarse} iterations at half size first: the defaults", ("--optimizer", "lbfgs"),
+         default_coarse),
+        ("L-BFGS, 200 iterations at half size first", ("--optimizer", "lbfgs"), 200),
+    ]
+
+
 LBFGS_ENOUGH_ITERATIONS = 100_000  # an iteration count that no time budget here reaches
 
 
@@ -190,7 +198,7 @@ def run_setting(size_px, weights, flags, coarse_iterations, on_step):
     problem_flags = (*flags, "--iterations", str(LBFGS_ENOUGH_ITERATIONS))
     start = None
     if coarse_iterations:
-        coarse = Problem(size_px // 2, weights, *problem_flags)
+        coarse = Problem(round(size_px / 2), weights, *problem_flags)
         stylizer = coarse.stylizer()
         stylizer.run(coarse.settings.optimizer, coarse_iterations, coarse.settings.learning_rate, lambda _: None)
         start = stylizer.result()
@@ -235,22 +243,28 @@ def peak_resident_bytes():
 
 
 def speed_worker(size_px, rounds, iterations_per_round):
-    """Seconds per iteration of our step and the baseline's, taken in alternating rounds so that a
-    change in the machine's speed during the run slows both alike."""
-    from vgg_model import load_weights
-    problem = Problem(size_px, load_weights(log=lambda *_: None))
-    stylizer, baseline = problem.stylizer(), TutorialBaseline(problem)
+    """Seconds per iteration of our step (in the precision the program picks, and in float32 if that is
+    another) and of the baseline's, taken in alternating rounds so that a change in the machine's
+    speed during the run slows all alike."""
+    from vgg_model import load_weights, onednn_enabled
+    weights = load_weights(log=lambda *_: None)
+    problem = Problem(size_px, weights)
+    baseline = TutorialBaseline(problem)
     learning_rate = problem.settings.learning_rate
-    first_s = {"ours": timed_adam_iterations(stylizer, 1, learning_rate)[0],  # tracing and compiling
-               "baseline": baseline.timed_iterations(1)[0]}
-    step_s = {"ours": [], "baseline": []}
+    steps = {"ours": lambda count, stylizer=problem.stylizer(): timed_adam_iterations(stylizer, count, learning_rate)}
+    if problem.settings.precision != "float32":
+        exact = Problem(size_px, weights, "--precision", "float32").stylizer()
+        steps["ours, float32"] = lambda count: timed_adam_iterations(exact, count, learning_rate)
+    steps["baseline"] = baseline.timed_iterations
+    first_s = {name: step(1)[0] for name, step in steps.items()}  # tracing and compiling
+    step_s = {name: [] for name in steps}
     for _ in range(rounds):
-        step_s["ours"] += timed_adam_iterations(stylizer, iterations_per_round, learning_rate)
-        step_s["baseline"] += baseline.timed_iterations(iterations_per_round)
+        for name, step in steps.items():
+            step_s[name] += step(iterations_per_round)
     height, width = problem.content.shape[:2]
-    from vgg_model import onednn_enabled
     return {"height": height, "width": width, "first_s": first_s, "step_s": step_s,
-            "tensorflow": baseline.tf.__version__, "onednn": onednn_enabled()}
+            "precision": problem.settings.precision, "tensorflow": baseline.tf.__version__,
+            "onednn": onednn_enabled()}
 
 
 def memory_worker(size_px, iterations, implementation, process_started):
@@ -300,7 +314,7 @@ def quality_worker(size_px, reference_iterations, budget_ratio):
 
     budget_s = reference["elapsed_s"] * budget_ratio
     rows = []
-    for label, flags, coarse_iterations in QUALITY_SETTINGS:
+    for label, flags, coarse_iterations in quality_settings(size_px):
         outcome = time_to_quality(size_px, weights, flags, coarse_iterations, judge, reference["loss"], budget_s)
         rows.append(dict(outcome, label=label))
     height, width = judging.image.shape[1:3]
@@ -329,8 +343,9 @@ def machine_description(speed):
     with open("/proc/cpuinfo") as f:
         cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), platform.machine())
     onednn = "on" if speed["onednn"] else "off"
-    return (f"{cpu}, {os.cpu_count()} logical CPUs, {total_memory_bytes() / 2**30:.1f} GiB; Python "
-            f"{platform.python_version()}, TensorFlow {speed['tensorflow']}, oneDNN {onednn}")
+    bfloat16 = "native" if speed["precision"] == "bfloat16" else "not native"
+    return (f"{cpu}, {os.cpu_count()} logical CPUs (bfloat16 {bfloat16}), {total_memory_bytes() / 2**30:.1f} GiB; "
+            f"Python {platform.python_version()}, TensorFlow {speed['tensorflow']}, oneDNN {onednn}")
 
 
 def total_memory_bytes():
@@ -342,18 +357,27 @@ def load_average():
 
 
 def load_note(at_start, at_end):
-    return (f"Load average (1 min) at start {at_start:.1f}, at end {at_end:.1f}; the benchmark itself adds up "
-            f"to {os.cpu_count()}. Beyond that, other processes shared the CPUs: the seconds below are then longer "
-            "than on an idle machine, and the ratios, taken in alternating rounds, suffer less.")
+    note = f"Load average (1 min) at start {at_start:.1f}, at end {at_end:.1f}; the benchmark itself adds up to {os.cpu_count()}."
+    if at_start < 0.5:
+        return note + " The machine was otherwise idle at the start."
+    return note + (" Other processes shared the CPUs: the seconds below are then longer than on an idle machine, and "
+                   "the ratios, taken in alternating rounds, suffer less.")
 
 
 def speed_table(speeds):
-    lines = ["| size | image (w x h) | ours s/it | baseline s/it | ours / baseline "
-             "| first iteration, ours / baseline s |", "|---:|---:|---:|---:|---:|---:|"]
+    precision = next(iter(speeds.values()))["precision"]
+    exact = precision != "float32"
+    lines = [f"| size | image (w x h) | ours ({precision}) s/it | {'ours, float32 s/it | ' * exact}baseline s/it "
+             f"| ours / baseline | {'ours, float32 / baseline | ' * exact}first iteration, ours / baseline s |",
+             "|---:" * (6 + 2 * exact) + "|"]
     for size_px, speed in speeds.items():
-        ours, baseline = (statistics.median(speed["step_s"][key]) for key in ("ours", "baseline"))
-        lines.append(f"| {size_px} | {speed['width']} x {speed['height']} | {ours:.3f} | {baseline:.3f} | "
-                     f"{ours / baseline:.2f} | {speed['first_s']['ours']:.1f} / {speed['first_s']['baseline']:.1f} |")
+        median = {name: statistics.median(times) for name, times in speed["step_s"].items()}
+        seconds = [median["ours"], *[median["ours, float32"]] * exact, median["baseline"]]
+        ratios = [median["ours"] / median["baseline"], *[median["ours, float32"] / median["baseline"]] * exact]
+        lines.append(f"| {size_px} | {speed['width']} x {speed['height']} | "
+                     + " | ".join(f"{value:.3f}" for value in seconds) + " | "
+                     + " | ".join(f"**{value:.2f}**" if i == 0 else f"{value:.2f}" for i, value in enumerate(ratios))
+                     + f" | {speed['first_s']['ours']:.1f} / {speed['first_s']['baseline']:.1f} |")
     return lines
 
 

@@ -1,6 +1,6 @@
 """Regenerate the README's gallery: each control demonstrated on the bundled images.
 
-    .venv/bin/python docs/make_gallery.py                # all pictures, about 20 minutes on 2 cores
+    .venv/bin/python docs/make_gallery.py                # all pictures, about 10 minutes on 2 cores
     .venv/bin/python docs/make_gallery.py tv_off blend   # only some of them
 
 Each picture is a normal run of style_transfer.py (its folder stays in outputs/gallery/); the final
@@ -17,23 +17,32 @@ sys.path.insert(0, ROOT)
 import style_transfer  # noqa: E402
 
 # The demonstrations are smaller and shorter than the defaults, to keep the whole gallery cheap.
-SMALL = ["--size", "256", "--iterations", "100", "--save-every", "1000", "--print-every", "50"]
+SMALL = ["--size", "384", "--iterations", "100", "--save-every", "1000", "--print-every", "50"]
 ASTRONAUT = "images/astronaut.png"
 STARRY, WAVE, KANDINSKY = "images/starry_night.jpg", "images/great_wave.png", "images/kandinsky_composition_viii.png"
 
 # name: (caption, flags)
 PICTURES = {
-    "default": ("python style_transfer.py, all defaults (384 px)", ["--print-every", "50"]),
-    "small_default": ("--size 256 --iterations 100: the baseline of the pictures below", SMALL),
-    "adam_original": ("the original: Adam, learning rate 2, one pass of 150 iterations",
-                      [*SMALL, "--optimizer", "adam", "--learning-rate", "2", "--scales", "1", "--iterations", "150"]),
+    "default": ("python style_transfer.py, all defaults (512 px)", ["--print-every", "50"]),
+    "small_default": ("--size 384 --iterations 100: the baseline of the pictures below", SMALL),
+    "adam_original": ("the original: Adam, learning rate 2, float32, one pass of 150 iterations",
+                      [*SMALL, "--optimizer", "adam", "--learning-rate", "2", "--precision", "float32", "--scales", "1",
+                       "--iterations", "150"]),
+    "one_pass": ("--scales 1 --iterations 100: no half-size pass first", [*SMALL, "--scales", "1"]),
+    "float32": ("--precision float32", [*SMALL, "--precision", "float32"]),
+    "seed": ("--seed 1", [*SMALL, "--seed", "1"]),
     "tv_off": ("--tv-weight 0", [*SMALL, "--tv-weight", "0"]),
+    "content_weight": ("--content-weight 1e-2", [*SMALL, "--content-weight", "1e-2"]),
+    "style_layers_low": ("--style-layers conv1_1 conv2_1 conv3_1", [*SMALL, "--style-layers", "conv1_1", "conv2_1",
+                                                                    "conv3_1"]),
+    "content_layer_low": ("--content-layers conv2_2", [*SMALL, "--content-layers", "conv2_2"]),
     "blend": ("--style starry_night great_wave --style-blend 0.5 0.5",
               [*SMALL, "--style", STARRY, WAVE, "--style-blend", "0.5", "0.5"]),
     "style_scale_large": ("--style-scale 2: larger brush strokes", [*SMALL, "--style-scale", "2"]),
     "colors_luminance": ("--preserve-colors luminance", [*SMALL, "--preserve-colors", "luminance"]),
     "colors_histogram": ("--preserve-colors histogram", [*SMALL, "--preserve-colors", "histogram"]),
     "init_content": ("--init content", [*SMALL, "--init", "content"]),
+    "init_noise": ("--init noise", [*SMALL, "--init", "noise"]),
     "pooling_max": ("--pooling max", [*SMALL, "--pooling", "max"]),
     "wave_astronaut": ("--content astronaut.png --style great_wave.png",
                        [*SMALL, "--content", ASTRONAUT, "--style", WAVE]),

@@ -15,6 +15,8 @@ from conftest import REPO, run_cli
 # A run small enough to be quick and long enough to be interrupted in the middle; Adam in one pass,
 # whose resume is exact (L-BFGS restarts its curvature history from a checkpoint).
 RUN = ["--size", "48", "--print-every", "1", "--save-every", "2", "--optimizer", "adam", "--scales", "1"]
+# Enough iterations (a few seconds) that a signal sent after the first checkpoint lands before the end.
+ITERATIONS = 150
 
 
 def start_cli(*args):
@@ -42,7 +44,7 @@ def final_image(output_dir):
 @pytest.fixture(scope="module")
 def straight_run(tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("straight")
-    done = run_cli(*RUN, "--iterations", "12", "--output-dir", output_dir)
+    done = run_cli(*RUN, "--iterations", ITERATIONS, "--output-dir", output_dir)
     assert done.returncode == 0, done.stderr
     return output_dir
 
@@ -50,7 +52,7 @@ def straight_run(tmp_path_factory):
 @pytest.mark.parametrize("signal_number, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_stops_after_the_step_with_image_and_checkpoint_then_the_run_resumes(
         straight_run, tmp_path, signal_number, status):
-    process = start_cli(*RUN, "--iterations", "12", "--output-dir", tmp_path)
+    process = start_cli(*RUN, "--iterations", ITERATIONS, "--output-dir", tmp_path)
     wait_for(lambda: checkpoint_steps(tmp_path))  # well into the optimization
     process.send_signal(signal_number)
     stdout, stderr = process.communicate(timeout=120)
@@ -58,9 +60,9 @@ def test_a_signal_stops_after_the_step_with_image_and_checkpoint_then_the_run_re
     assert "Traceback" not in stderr and "Run the same command again to resume" in stderr
     stopped_at = checkpoint_steps(tmp_path)[-1]
     assert glob.glob(str(tmp_path / "*" / f"*-step{stopped_at:05d}.png"))
-    assert 0 < stopped_at < 12
+    assert 0 < stopped_at < ITERATIONS
 
-    resumed = run_cli(*RUN, "--iterations", "12", "--output-dir", tmp_path)
+    resumed = run_cli(*RUN, "--iterations", ITERATIONS, "--output-dir", tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert f"from step {stopped_at}" in resumed.stdout
     np.testing.assert_array_equal(final_image(tmp_path), final_image(straight_run))
@@ -79,11 +81,11 @@ def test_a_second_ctrl_c_quits_at_once(tmp_path):
 
 
 def test_a_killed_run_resumes_from_its_last_checkpoint_to_the_same_picture(straight_run, tmp_path):
-    process = start_cli(*RUN, "--iterations", "12", "--output-dir", tmp_path)
+    process = start_cli(*RUN, "--iterations", ITERATIONS, "--output-dir", tmp_path)
     wait_for(lambda: checkpoint_steps(tmp_path) and checkpoint_steps(tmp_path)[-1] >= 4)
     process.kill()
     process.communicate()
-    resumed = run_cli(*RUN, "--iterations", "12", "--output-dir", tmp_path)
+    resumed = run_cli(*RUN, "--iterations", ITERATIONS, "--output-dir", tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stdout
     np.testing.assert_array_equal(final_image(tmp_path), final_image(straight_run))
