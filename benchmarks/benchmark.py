@@ -170,7 +170,7 @@ def quality_settings(size_px):
     ]
 
 
-LBFGS_ENOUGH_ITERATIONS = 100_000  # an iteration count that no time budget here reaches
+ENOUGH_ITERATIONS = 100_000  # an iteration count that no time budget here reaches
 
 
 class Clock:
@@ -195,18 +195,17 @@ def run_setting(size_px, weights, flags, coarse_iterations, on_step):
     coarse_iterations at half size (if any), upsampled, then the full size until on_step raises
     StopIteration. on_step(progress, stylizer) sees only the full-size pass."""
     from utils import resize
-    problem_flags = (*flags, "--iterations", str(LBFGS_ENOUGH_ITERATIONS))
     start = None
     if coarse_iterations:
-        coarse = Problem(round(size_px / 2), weights, *problem_flags)
+        coarse = Problem(round(size_px / 2), weights, *flags)
         stylizer = coarse.stylizer()
         stylizer.run(coarse.settings.optimizer, coarse_iterations, coarse.settings.learning_rate, lambda _: None)
         start = stylizer.result()
-    problem = Problem(size_px, weights, *problem_flags)
+    problem = Problem(size_px, weights, *flags)
     if start is not None:
         start = resize(start, *problem.content.shape[:2])
     stylizer = problem.stylizer(start)
-    stylizer.run(problem.settings.optimizer, LBFGS_ENOUGH_ITERATIONS, problem.settings.learning_rate,
+    stylizer.run(problem.settings.optimizer, ENOUGH_ITERATIONS, problem.settings.learning_rate,
                  lambda progress: on_step(progress, stylizer))
     return problem.settings
 
@@ -251,7 +250,8 @@ def speed_worker(size_px, rounds, iterations_per_round):
     problem = Problem(size_px, weights)
     baseline = TutorialBaseline(problem)
     learning_rate = problem.settings.learning_rate
-    steps = {"ours": lambda count, stylizer=problem.stylizer(): timed_adam_iterations(stylizer, count, learning_rate)}
+    ours = problem.stylizer()
+    steps = {"ours": lambda count: timed_adam_iterations(ours, count, learning_rate)}
     if problem.settings.precision != "float32":
         exact = Problem(size_px, weights, "--precision", "float32").stylizer()
         steps["ours, float32"] = lambda count: timed_adam_iterations(exact, count, learning_rate)
