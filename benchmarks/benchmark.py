@@ -365,19 +365,21 @@ def load_note(at_start, at_end):
 
 
 def speed_table(speeds):
-    precision = next(iter(speeds.values()))["precision"]
-    exact = precision != "float32"
-    lines = [f"| size | image (w x h) | ours ({precision}) s/it | {'ours, float32 s/it | ' * exact}baseline s/it "
-             f"| ours / baseline | {'ours, float32 / baseline | ' * exact}first iteration, ours / baseline s |",
-             "|---:" * (6 + 2 * exact) + "|"]
+    """Seconds per iteration of each step the speed worker timed ("ours", maybe "ours, float32", "baseline")."""
+    first = next(iter(speeds.values()))
+    ours = [name for name in first["step_s"] if name != "baseline"]
+    label = {name: f"ours ({first['precision']})" if name == "ours" else name for name in ours}
+    header = ["size", "image (w x h)", *(f"{label[name]} s/it" for name in ours), "baseline s/it",
+              *(f"{name} / baseline" for name in ours), "first iteration, ours / baseline s"]
+    lines = ["| " + " | ".join(header) + " |", "|---:" * len(header) + "|"]
     for size_px, speed in speeds.items():
         median = {name: statistics.median(times) for name, times in speed["step_s"].items()}
-        seconds = [median["ours"], *[median["ours, float32"]] * exact, median["baseline"]]
-        ratios = [median["ours"] / median["baseline"], *[median["ours, float32"] / median["baseline"]] * exact]
-        lines.append(f"| {size_px} | {speed['width']} x {speed['height']} | "
-                     + " | ".join(f"{value:.3f}" for value in seconds) + " | "
-                     + " | ".join(f"**{value:.2f}**" if i == 0 else f"{value:.2f}" for i, value in enumerate(ratios))
-                     + f" | {speed['first_s']['ours']:.1f} / {speed['first_s']['baseline']:.1f} |")
+        ratios = [f"{median[name] / median['baseline']:.2f}" for name in ours]
+        ratios[0] = f"**{ratios[0]}**"  # the figure the target is about
+        cells = [str(size_px), f"{speed['width']} x {speed['height']}", *(f"{median[name]:.3f}" for name in ours),
+                 f"{median['baseline']:.3f}", *ratios,
+                 f"{speed['first_s']['ours']:.1f} / {speed['first_s']['baseline']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
