@@ -1,0 +1,59 @@
+"""TensorFlow, imported once and set up for this program: oneDNN's kernels on, its start-up noise off,
+and the precision VGG19 runs in. Every module takes `tf` from here.
+
+TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 and the like; on others (AMD Zen,
+older Intel) it would use Eigen, whose step is slower (benchmarks/README.md). The variable acts only
+before TensorFlow's first import; a value the user set wins.
+"""
+import os
+
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def _import_tensorflow():
+    """Import TensorFlow without the C++ log lines that bypass TF_CPP_MIN_LOG_LEVEL."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    stderr_fd = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            import tensorflow
+
+            tensorflow.constant(0)  # the device set-up logs on first use, not on import
+        finally:
+            os.dup2(stderr_fd, 2)
+            os.close(stderr_fd)
+    tensorflow.get_logger().setLevel("ERROR")
+    return tensorflow
+
+
+tf = _import_tensorflow()
+
+
+def onednn_enabled():
+    """Whether TensorFlow runs its CPU kernels through oneDNN in this process (it decides at import)."""
+    from tensorflow.python.util import _pywrap_util_port  # TensorFlow's own flag; there is no public API
+
+    return _pywrap_util_port.IsMklEnabled()
+
+
+def native_bfloat16(cpuinfo="/proc/cpuinfo"):
+    """Whether this CPU multiplies bfloat16 in hardware (AVX-512 BF16 or AMX) and oneDNN is on: only
+    then are bfloat16 convolutions faster than float32 ones; elsewhere they are emulated and many
+    times slower (benchmarks/README.md)."""
+    if not onednn_enabled():
+        return False
+    try:
+        with open(cpuinfo) as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:  # not Linux: nothing to go by
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision):
+    """'auto' becomes bfloat16 where the CPU has it and float32 elsewhere; the others stay as they are."""
+    if precision == "auto":
+        return "bfloat16" if native_bfloat16() else "float32"
+    return precision
