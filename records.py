@@ -1,71 +1,194 @@
-"""What a run leaves in its folder: snapshots, checkpoints, the loss log (CSV and TensorBoard), the
-record of its settings, and at the end the result and a content | style | result sheet."""
+"""What a run leaves behind and shows, as the observer of its jobs: progress lines, snapshots,
+checkpoints, the loss log (CSV and TensorBoard), the run's record with its status, and at the end
+the result and a content | style | result sheet. Also the clean stop on Ctrl-C or SIGTERM."""
 import csv
 import io
-import json
-import os
 import platform
+import signal
+import sys
+import time
 
-from stylize import tf
-from utils import encode_png, save_image, side_by_side, write_atomic
+import cv2
+import numpy
+import scipy
+
+from errors import Diverged, RunStopped
+from jobs import Observer
+from tf_setup import tf
+from utils import encode_png, side_by_side
 
 LOSS_COLUMNS = ("pass", "tile", "size_px", "step", "content", "style", "tv", "total", "step_s")
 
 
+class StopRequest:
+    """Ctrl-C or SIGTERM asks the run to stop after the current step; a second one ends it at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signal = None
+
+    def __enter__(self):
+        self.previous = {number: signal.signal(number, self._request) for number in self.SIGNALS}
+        return self
+
+    def _request(self, number, _frame):
+        self.signal = signal.Signals(number)
+        for other in self.SIGNALS:  # the default action ends the process at once, even inside a TF step
+            signal.signal(other, signal.SIG_DFL)
+        print(f"\n{self.signal.name}: stopping after this step (press Ctrl-C again to quit at once)",
+              file=sys.stderr, flush=True)
+
+    def __exit__(self, *_):
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+
 def library_versions():
-    import cv2
-    import numpy
-    import scipy
     return {"python": platform.python_version(), "tensorflow": tf.__version__, "numpy": numpy.__version__,
             "scipy": scipy.__version__, "opencv": cv2.__version__}
 
 
-class RunRecord:
-    def __init__(self, folder, name, settings):
-        self.folder, self.name, self.settings = folder, name, settings
-        self.csv_path = os.path.join(folder, "losses.csv")
+class RunRecorder(Observer):
+    """Records a run in its RunFolder: writes what the jobs report and gives them back what was saved."""
+
+    def __init__(self, folder, settings, record, stop):
+        self.folder, self.settings, self.record, self.stop = folder, settings, dict(record), stop
         self.rows = self._read_rows()
-        self.summaries = tf.summary.create_file_writer(os.path.join(folder, "tensorboard"))
+        self.summaries = tf.summary.create_file_writer(folder.file("tensorboard"))
+        self.to_output = None
+        self.last_saved = None  # (label, step, snapshot path or None) of the newest checkpoint
+        self.job_clock = None  # (time the job started, its first step): the progress lines' speed and ETA
 
+    # --- the record ---------------------------------------------------------------------------------
+    def write_record(self, **fields):
+        self.record.update(fields, library_versions=library_versions())
+        self.folder.write_record(self.record)
+
+    def finish(self, picture, content, styles):
+        """The final image and a content | style(s) | result sheet; returns the final image's path."""
+        if not numpy.isfinite(picture).all():  # never, as the optimizer takes no step that breaks it; but never written
+            raise Diverged(self.last_saved[1] if self.last_saved else 0, "the picture holds NaN or infinite values")
+        self.folder.write(self.folder.image_name("final"), encode_png(picture))
+        sheet = side_by_side([content, *styles, picture], picture.shape[0])
+        self.folder.write(self.folder.image_name("sheet"), encode_png(sheet))
+        return self.folder.file(self.folder.image_name("final"))
+
+    def what_was_saved(self):
+        if self.last_saved is None:
+            return f"nothing was saved in {self.folder.path} yet"
+        label, step, snapshot = self.last_saved
+        image = f"the image ({snapshot}) and " if snapshot else ""
+        return f"{image}the checkpoint of {label} step {step} are kept in {self.folder.path}"
+
+    # --- the loss log ---------------------------------------------------------------------------------
     def _read_rows(self):
-        if not os.path.exists(self.csv_path):
+        try:
+            with open(self.folder.file("losses.csv"), newline="") as f:
+                return list(csv.reader(f))[1:]
+        except OSError:
             return []
-        with open(self.csv_path, newline="") as f:
-            return [row for row in csv.reader(f)][1:]
 
-    def write_settings(self, **extra):
-        record = dict(self.settings, **extra, library_versions=library_versions())
-        write_atomic(os.path.join(self.folder, "settings.json"), json.dumps(record, indent=1).encode())
-
-    def start_job(self, where, restored_step):
-        """Forget the log rows of this pass (or tile) after its restored checkpoint: they will be redone."""
-        key = lambda row: tuple(int(value) for value in row[:2])
-        self.rows = [row for row in self.rows if key(row) != where[:2] or int(row[3]) <= restored_step]
-
-    def log(self, where, global_step, progress):
-        """where: (pass, tile, size_px), tile 0 for a pass done in one piece."""
-        self.rows.append([*where, progress.step, progress.content_loss, progress.style_loss, progress.tv_loss,
-                          progress.total_loss, round(progress.step_s, 4)])
-        with self.summaries.as_default(step=global_step):
-            for key in ("content_loss", "style_loss", "tv_loss", "total_loss"):
-                tf.summary.scalar(f"loss/{key[:-5]}", getattr(progress, key))
-
-    def snapshot(self, label, global_step, image):
-        """Write the image and the loss log so far; returns the image's path."""
-        path = os.path.join(self.folder, f"{self.name}-{label}.png")
-        save_image(path, image)
+    def _write_rows(self):
         text = io.StringIO()
         csv.writer(text).writerows([LOSS_COLUMNS, *self.rows])
-        write_atomic(self.csv_path, text.getvalue().encode())
-        with self.summaries.as_default(step=global_step):
-            tf.summary.image("result", tf.constant(image[None] / 255.0), max_outputs=1)
-        self.summaries.flush()
-        return path
+        self.folder.write("losses.csv", text.getvalue().encode())
 
-    def finish(self, result, content, styles):
-        """The final image and a content | style(s) | result sheet; returns the final image's path."""
-        path = os.path.join(self.folder, f"{self.name}-final.png")
-        save_image(path, result)
-        sheet = side_by_side([content, *styles, result], result.shape[0])
-        write_atomic(os.path.join(self.folder, f"{self.name}-sheet.png"), encode_png(sheet))
-        return path
+    def global_step(self, job, step):
+        """TensorBoard's step axis, which runs on across passes and tiles."""
+        earlier = sum(self.settings.iterations[: job.pass_index - 1])
+        return earlier + max(job.tile - 1, 0) * job.iterations + step
+
+    # --- Observer -------------------------------------------------------------------------------------
+    def saved_state(self, job):
+        return self.folder.load_state(job)
+
+    def saved_canvas(self, job):
+        saved = self.folder.load_canvas(job)
+        if saved and saved[1] < job.tiles:
+            print(f"resuming pass {job.pass_index} after tile {saved[1]}/{job.tiles}")
+        return saved
+
+    def pass_started(self, job, to_output):
+        self.to_output = to_output
+
+    def job_started(self, job, step):
+        if self.stop.signal:
+            raise self.stopped(job)
+        if step >= job.iterations:
+            print(f"{job.label}: done")
+        elif step:
+            print(f"resuming {job.label} from step {step}")
+        # The log rows of this job after its saved state will be done again.
+        key = (str(job.pass_index), str(job.tile))
+        self.rows = [row for row in self.rows if tuple(row[:2]) != key or int(row[3]) <= step]
+        self.job_clock = (time.perf_counter(), step)
+
+    def step(self, job, progress, optimizer):
+        self.rows.append([job.pass_index, job.tile, job.size_px, progress.step, progress.content_loss,
+                          progress.style_loss, progress.tv_loss, progress.total_loss, round(progress.step_s, 4)])
+        with self.summaries.as_default(step=self.global_step(job, progress.step)):
+            for key in ("content_loss", "style_loss", "tv_loss", "total_loss"):
+                tf.summary.scalar(f"loss/{key[:-5]}", getattr(progress, key))
+        if progress.step % self.settings.print_every == 0 or progress.step == job.iterations:
+            self.print_progress(job, progress)
+        if progress.step % self.settings.save_every == 0 or progress.step == job.iterations or self.stop.signal:
+            self.save(job, optimizer.state())
+        if self.stop.signal:
+            raise self.stopped(job)
+
+    def job_finished(self, job, state):
+        # Saved again with its "finished_at", so that a resumed run skips it; the snapshot is only written
+        # if no step wrote it (an optimizer that converged early still leaves its last image).
+        self.save(job, state, snapshot=self.last_saved is None or self.last_saved[:2] != (job.label, state["step"]))
+
+    def tile_pasted(self, job, canvas):
+        self.folder.save_canvas(job, canvas, job.tile, job.iterations)
+        self.snapshot(f"{job.size_px}px-tile{job.tile:03d}", self.global_step(job, job.iterations), canvas)
+
+    # --- writing ------------------------------------------------------------------------------------------
+    def print_progress(self, job, progress):
+        started, first_step = self.job_clock
+        per_step_s = (time.perf_counter() - started) / max(1, progress.step - first_step)
+        print(f"{job.label}  step {progress.step:5d}/{job.iterations}  content {progress.content_loss:9.3e}  "
+              f"style {progress.style_loss:9.3e}  total {progress.total_loss:9.3e}  {per_step_s:5.2f} s/it  "
+              f"{per_step_s * (job.iterations - progress.step) / 60:5.1f} min left", flush=True)
+
+    def save(self, job, state, snapshot=True):
+        """A snapshot (whole passes only), the loss log, then the checkpoint: the log rows of every step
+        a checkpoint holds are on disk before it is."""
+        path = self.last_saved[2] if self.last_saved else None
+        if snapshot and not job.tile:
+            path = self.snapshot(f"{job.size_px}px-step{state['step']:05d}", self.global_step(job, state["step"]),
+                                 state["image"])
+        else:
+            self._write_rows()
+        self.folder.save_state(job, state)
+        self.last_saved = (job.label, state["step"], path)
+
+    def snapshot(self, label, global_step, image):
+        """Write the picture and the loss log so far; returns the picture's path."""
+        picture = self.to_output(image)
+        name = self.folder.image_name(label)
+        self.folder.write(name, encode_png(picture))
+        self._write_rows()
+        with self.summaries.as_default(step=global_step):
+            tf.summary.image("result", tf.constant(picture[None] / 255.0), max_outputs=1)
+        self.summaries.flush()
+        return self.folder.file(name)
+
+    def stopped(self, job):
+        self.write_record(status="stopped")
+        status = 128 + self.stop.signal.value
+        if self.last_saved is None:
+            return RunStopped(f"stopped at {job.label} before anything was saved; run the same command to start "
+                              "again", status)
+        return RunStopped(f"stopped: {self.what_was_saved()}. Run the same command again to resume.", status)
+
+    def diverged(self, error):
+        """The message of a run that diverged, naming only what exists; records the status."""
+        self.write_record(status="diverged")
+        return f"error: {error} after step {error.step}; {self.what_was_saved()}. " + (
+            f"Lower --learning-rate (now {self.settings.learning_rate:g}) or the loss weights"
+            if self.settings.optimizer == "adam" else "Lower the loss weights (--style-weight, --content-weight)"
+        ) + ", and start with --fresh"

@@ -1,15 +1,20 @@
 """TensorFlow, imported once and set up for this program: oneDNN's kernels on, its start-up noise off,
 and the precision VGG19 runs in. Every module takes `tf` from here.
 
+`tf` is imported on first use, not when a module names it: settings, images, weights and the run
+folder are all checked before the seconds TensorFlow takes to load are spent.
+
 TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 and the like; on others (AMD Zen,
 older Intel) it would use Eigen, whose step is slower (benchmarks/README.md). The variable acts only
 before TensorFlow's first import; a value the user set wins.
 """
+import functools
 import os
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
+@functools.cache
 def _import_tensorflow():
     """Import TensorFlow without the C++ log lines that bypass TF_CPP_MIN_LOG_LEVEL."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -28,21 +33,27 @@ def _import_tensorflow():
     return tensorflow
 
 
-tf = _import_tensorflow()
+class _TensorFlowOnFirstUse:
+    def __getattr__(self, name):
+        return getattr(_import_tensorflow(), name)
+
+
+tf = _TensorFlowOnFirstUse()
 
 
 def onednn_enabled():
     """Whether TensorFlow runs its CPU kernels through oneDNN in this process (it decides at import)."""
+    _import_tensorflow()
     from tensorflow.python.util import _pywrap_util_port  # TensorFlow's own flag; there is no public API
 
     return _pywrap_util_port.IsMklEnabled()
 
 
-def native_bfloat16(cpuinfo="/proc/cpuinfo"):
+def native_bfloat16(cpuinfo="/proc/cpuinfo", onednn=None):
     """Whether this CPU multiplies bfloat16 in hardware (AVX-512 BF16 or AMX) and oneDNN is on: only
     then are bfloat16 convolutions faster than float32 ones; elsewhere they are emulated and many
     times slower (benchmarks/README.md)."""
-    if not onednn_enabled():
+    if not (onednn_enabled() if onednn is None else onednn):
         return False
     try:
         with open(cpuinfo) as f:

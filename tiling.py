@@ -1,11 +1,16 @@
-"""High resolution in bounded memory: cut an image into overlapping tiles, blend them back without
-seams, and compute a whole image's Gram matrices tile by tile.
+"""High resolution in bounded memory: how much memory a run needs, the tile size that keeps it within
+the machine's, and the overlapping tiles themselves, blended back without seams.
 
 Memory of one optimization step grows with the pixel count, so a poster is refined tile after tile,
 each tile starting from the current canvas (so it sees its already-refined neighbours in the overlap)
 and pasted back with weights that ramp linearly across the overlap.
 """
+import os
+
 import numpy as np
+
+from errors import TooLargeError
+from utils import fit_long_side
 
 ALIGN_PX = 16  # VGG19 halves the resolution four times before conv5_1
 
@@ -51,42 +56,98 @@ def paste(canvas, tile, box, overlap_px):
     canvas[top:bottom, left:right] = weights * tile + (1 - weights) * canvas[top:bottom, left:right]
 
 
-def tiled_gram_matrices(network, image, layers, tile_px, margin_px=64):
-    """The Gram matrices F^T F / M of `image` at `layers`, computed in tiles of at most tile_px.
-
-    Every tile is run with `margin_px` of context around its core, and only the core's feature
-    positions are counted, so each position of the whole feature map is counted once. Cores start and
-    end on multiples of 16 pixels, where the positions of every layer down to conv5_1 line up.
-    """
-    import tensorflow as tf
-    height, width = image.shape[:2]
-    margin_px = -(-margin_px // ALIGN_PX) * ALIGN_PX
-    if max(height, width) <= tile_px:  # one tile: exactly the whole image's Gram matrices
-        core_px = max(height, width)
-    else:
-        core_px = max(ALIGN_PX, (tile_px - 2 * margin_px) // ALIGN_PX * ALIGN_PX)
-    sums = {name: 0.0 for name in layers}
-    for core_top in range(0, height, core_px):
-        for core_left in range(0, width, core_px):
-            core_bottom, core_right = min(core_top + core_px, height), min(core_left + core_px, width)
-            top, left = max(0, core_top - margin_px), max(0, core_left - margin_px)
-            bottom, right = min(height, core_bottom + margin_px), min(width, core_right + margin_px)
-            features = network(tf.constant(image[None, top:bottom, left:right]))
-            for name in layers:
-                stride = network_stride(name)
-                core = features[name][0, (core_top - top) // stride:-(-(core_bottom - top) // stride),
-                                      (core_left - left) // stride:-(-(core_right - left) // stride)]
-                flat = tf.reshape(core, (-1, core.shape[-1]))
-                sums[name] += tf.matmul(flat, flat, transpose_a=True)
-    return {name: sums[name] / float(feature_positions(height, width, network_stride(name))) for name in layers}
+# --- Memory -------------------------------------------------------------------------------------------
+# Peak resident memory of a run ~ PEAK_BASE_BYTES + PEAK_BYTES_PER_PIXEL x (pixels optimized at once:
+# the image or one tile; the activations of VGG19 up to conv5_1 and their gradients, and L-BFGS's
+# history) + IMAGE_BYTES_PER_PIXEL x (pixels of the full-size images held at once: the result and the
+# paintings at their scale). Fitted to whole L-BFGS runs (benchmarks/README.md) and rounded up, so that
+# an estimate errs on the safe side.
+PEAK_BASE_BYTES = 3 << 29
+PEAK_BYTES_PER_PIXEL = 4 << 10
+IMAGE_BYTES_PER_PIXEL = 96
+MIN_TILE_PX = 64  # smaller tiles see too little of the picture for the style to take (and cost more than they save)
+TILE_BUDGET_SHARE = 0.75  # of the machine's memory; the rest is for the system and other programs
 
 
-def network_stride(layer):
-    """How many pixels one position of `layer` spans: 2 to the number of poolings up to it."""
-    from vgg_model import LAYERS
-    return 2 ** sum(1 for name in LAYERS[:LAYERS.index(layer) + 1] if name.startswith("pool"))
+def total_memory_bytes():
+    """The machine's memory, capped by a cgroup limit if there is one."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return min(total, cgroup_limit_bytes() or total)
 
 
-def feature_positions(height, width, stride):
-    """M of a layer: its feature map's height x width (SAME pooling rounds up)."""
-    return -(-height // stride) * -(-width // stride)
+def cgroup_limit_bytes():
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:
+            limit = f.read().strip()
+    except OSError:
+        return None
+    return None if limit == "max" else int(limit)
+
+
+def available_memory_bytes():
+    """Memory this process may still use: MemAvailable, capped by a cgroup limit if there is one."""
+    with open("/proc/meminfo") as f:
+        available = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    return min(available, cgroup_limit_bytes() or available)
+
+
+def peak_memory_bytes(height, width, tile_px, style_pixels=0):
+    return (PEAK_BASE_BYTES + PEAK_BYTES_PER_PIXEL * min(height, tile_px) * min(width, tile_px)
+            + IMAGE_BYTES_PER_PIXEL * (height * width + style_pixels))
+
+
+def largest_tile_px():
+    """The largest square tile (a multiple of 256 px) whose step fits in TILE_BUDGET_SHARE of the
+    machine's memory. It depends on the machine's total memory only, not on what happens to be free."""
+    budget = TILE_BUDGET_SHARE * total_memory_bytes()
+    smallest = peak_memory_bytes(MIN_TILE_PX, MIN_TILE_PX, MIN_TILE_PX)
+    if budget < smallest:
+        raise TooLargeError(f"this machine has {total_memory_bytes() / 2**30:.1f} GiB of memory; a run needs at "
+                            f"least {smallest / TILE_BUDGET_SHARE / 2**30:.1f} GiB")
+    side_px = int(((budget - PEAK_BASE_BYTES) / PEAK_BYTES_PER_PIXEL) ** 0.5)
+    return max(MIN_TILE_PX, side_px // 256 * 256 or side_px)
+
+
+def tile_size(height, width):
+    """The tile side for an image of this size: the whole image if it fits, else the largest tile."""
+    if peak_memory_bytes(height, width, max(height, width)) <= TILE_BUDGET_SHARE * total_memory_bytes():
+        return max(height, width)
+    return largest_tile_px()
+
+
+def check_memory(content_shape, style_shapes, size_px, style_scale, tile_px):
+    """Refuse, before any work, a size (or a painting's scale) whose run would not fit in the memory
+    available now; the message names the largest value that fits, found by the same estimate."""
+    try:
+        available = 0.97 * available_memory_bytes()  # a margin, so that the value suggested fits on a retry
+    except (OSError, StopIteration):  # not Linux: nothing to go by
+        return
+
+    def needed(size_px, style_scale):
+        height, width = fit_long_side(content_shape, size_px)
+        style_long_px = max(1, round(size_px * style_scale))
+        style_pixels = sum(np.prod(fit_long_side(shape, style_long_px), dtype=float) for shape in style_shapes)
+        return peak_memory_bytes(height, width, tile_px, style_pixels)
+
+    need = needed(size_px, style_scale)
+    if need <= available:
+        return
+    height, width = fit_long_side(content_shape, size_px)
+    what = f"{width}x{height} px" + (f" with the painting at {style_scale:g}x" if style_scale != 1 else "")
+    start = f"{what} needs about {need / 2**30:.1f} GiB of memory but {available / 0.97 / 2**30:.1f} GiB are available"
+    size_fits = largest(lambda size: needed(size, style_scale) <= available, size_px)
+    if size_fits >= 16:
+        raise TooLargeError(f"{start}; use --size {size_fits} or less, or a smaller --tile-px")
+    scale_steps = largest(lambda steps: needed(size_px, steps / 1000) <= available, round(style_scale * 1000))
+    if scale_steps >= 1:
+        raise TooLargeError(f"{start}; use --style-scale {scale_steps / 1000:g} or less")
+    raise TooLargeError(f"{start}; use a smaller --size and --style-scale")
+
+
+def largest(fits, above):
+    """The largest integer n in [0, above) with fits(n), for a fits() that holds up to some n and not beyond."""
+    low, high = 0, above
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle)
+    return low

@@ -1,8 +1,10 @@
-"""Images and files: read any common image as RGB float, resize, write atomically, name things safely."""
+"""Images and colour: read any common image as RGB float, resize, write, compose; colour transfer; start images."""
 import os
-import re
 
 import numpy as np
+
+from errors import ImageError
+from files import write_atomic
 
 # Refuse decompression bombs (a tiny header claiming a gigantic image) before OpenCV allocates them.
 # The limit also bounds what any file can cost, since a JPEG, GIF or BMP of a few hundred bytes can
@@ -17,18 +19,6 @@ os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(MAX_IMAGE_PIXELS)
 import cv2  # noqa: E402  (OpenCV reads the variable once: when cv2 is first imported in the process)
 
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # its own warnings about odd files would only repeat our one-line errors
-
-
-class ImageError(Exception):
-    """An image the user gave cannot be used; the message says which and why."""
-
-
-class RunStopped(Exception):
-    """The run ended early (a signal, a diverging loss); what it wrote is kept. `status` is the exit code."""
-
-    def __init__(self, message, status):
-        super().__init__(message)
-        self.status = status
 
 
 def load_image(path):
@@ -127,24 +117,8 @@ def encode_png(image):
     return encoded.tobytes()
 
 
-def write_atomic(path, data):
-    """Write bytes via a temporary file and a rename: a kill mid-write never leaves a truncated file."""
-    tmp = f"{path}.partial"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def save_image(path, image):
     write_atomic(path, encode_png(image))
-
-
-def safe_name(text, max_length=60):
-    """A file-name fragment legal on Windows, macOS and Linux: letters, digits, '-', '_' and '.'."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
-    return name[:max_length] or "image"
 
 
 # --- Colour -----------------------------------------------------------------------------------------
@@ -223,23 +197,3 @@ def side_by_side(images, height, gap_px=8):
     gap = np.full((height, gap_px, 3), 255, np.float32)
     tiles = [resize(image, height, max(1, round(image.shape[1] * height / image.shape[0]))) for image in images]
     return np.concatenate([part for tile in tiles for part in (tile, gap)][:-1], axis=1)
-
-
-def open_run_folder(output_dir, name, fresh):
-    """(folder, resuming): the latest folder of this run, or a new one if there is none or `fresh` is set.
-
-    Runs of the same settings go to name, name-2, name-3, ...: starting afresh never overwrites one.
-    Raises OSError when the folder cannot be written, before any expensive work.
-    """
-    os.makedirs(output_dir, exist_ok=True)
-    pattern = re.compile(re.escape(name) + r"(?:-(\d+))?")
-    numbers = sorted(int(m.group(1) or 1) for m in map(pattern.fullmatch, os.listdir(output_dir)) if m)
-    resuming = bool(numbers) and not fresh
-    number = numbers[-1] if resuming else (numbers[-1] + 1 if numbers else 1)
-    folder = os.path.join(output_dir, name if number == 1 else f"{name}-{number}")
-    os.makedirs(folder, exist_ok=True)
-    probe = os.path.join(folder, ".write-test")
-    with open(probe, "wb"):
-        pass
-    os.remove(probe)
-    return folder, resuming

@@ -1,10 +1,4 @@
-"""Shared fixtures and helpers of the test suite.
-
-Everything the tests know about how to build and drive a Stylizer is in the helpers below
-(make_stylizer, stylizer_losses, adam_step), so that a change of its constructor or of its
-methods needs an edit here only.
-"""
-import inspect
+"""Shared fixtures and helpers of the test suite: the real weights, images, and running the program."""
 import os
 import re
 import subprocess
@@ -18,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import vgg_model  # noqa: E402
+import weights  # noqa: E402
 
 # The layers and weights of Gatys et al., used unless a test asks for others.
 CONTENT_LAYERS = {"conv4_2": 1.0}
@@ -27,7 +21,8 @@ STYLE_LAYERS = {"conv1_1": 0.2, "conv2_1": 0.2, "conv3_1": 0.2, "conv4_1": 0.2, 
 
 @pytest.fixture(scope="session")
 def tf():
-    return vgg_model.import_tensorflow()
+    from tf_setup import tf
+    return tf
 
 
 @pytest.fixture(scope="session")
@@ -36,47 +31,38 @@ def vgg_weights():
 
     Tests must not change these arrays; they are shared by the whole session.
     """
-    weights = vgg_model.load_weights(log=lambda *args: None)
-    for array in [*weights.kernels.values(), *weights.biases.values()]:
+    vgg = weights.load_weights(log=lambda *args: None)
+    for array in [*vgg.kernels.values(), *vgg.biases.values()]:
         array.setflags(write=False)
-    return weights
+    return vgg
 
 
-def make_stylizer(network, content, styles, start_image, style_blend=None, content_layers=None,
-                  style_layers=None, content_weight=1e-3, style_weight=1.0, learning_rate=2.0):
-    """A Stylizer on float32 RGB images (values 0..255), whatever the order of its constructor's
-    parameters; parameters it may have gained (total variation and the like) are set to off."""
-    from stylize import Stylizer, style_targets
+def make_optimizer(network, content, styles, start_image, style_blend=None, content_layers=None, style_layers=None,
+                   content_weight=1e-3, style_weight=1.0, optimizer="adam", learning_rate=2.0):
+    """An ImageOptimizer at start_image on the style transfer loss of these float32 RGB images
+    (values 0..255), total variation off."""
+    from losses import StyleTransferLoss, style_targets
+    from optimizers import ImageOptimizer
     style_blend = list(style_blend) if style_blend is not None else [1.0 / len(styles)] * len(styles)
-    values = dict(
-        network=network, content=np.asarray(content, np.float32),
-        style_targets=style_targets(network, [np.asarray(style, np.float32) for style in styles], style_blend,
-                                    dict(style_layers or STYLE_LAYERS), tile_px=4096),
-        start_image=np.asarray(start_image, np.float32),
-        content_layers=dict(content_layers or CONTENT_LAYERS), style_layers=dict(style_layers or STYLE_LAYERS),
-        content_weight=content_weight, style_weight=style_weight, learning_rate=learning_rate,
-        tv_weight=0.0)
-    parameters = list(inspect.signature(Stylizer.__init__).parameters.values())[1:]
-    unknown = [p.name for p in parameters if p.name not in values and p.default is inspect.Parameter.empty]
-    assert not unknown, f"make_stylizer in tests/conftest.py does not know Stylizer's parameters {unknown}"
-    return Stylizer(**{p.name: values[p.name] for p in parameters if p.name in values})
+    style_layers = dict(style_layers or STYLE_LAYERS)
+    targets = style_targets(network, [np.asarray(style, np.float32) for style in styles], style_blend, style_layers)
+    loss = StyleTransferLoss(network, np.asarray(content, np.float32), targets, dict(content_layers or CONTENT_LAYERS),
+                             style_layers, content_weight, style_weight, tv_weight=0.0)
+    return ImageOptimizer(loss, np.asarray(start_image, np.float32), optimizer, learning_rate)
 
 
-def stylizer_losses(stylizer, image):
+def loss_values(optimizer, image):
     """(content, style, total) losses of a (height, width, 3) image, as floats."""
-    import tensorflow as tf
-    losses = stylizer.losses(tf.constant(np.asarray(image, np.float32)[None]))
-    return float(losses[0]), float(losses[1]), float(losses[-1])  # any extra terms sit in between
+    from tf_setup import tf
+    losses = optimizer.loss(tf.constant(np.asarray(image, np.float32)[None]))
+    return float(losses[0]), float(losses[1]), float(losses[-1])
 
 
-def adam_step(stylizer, learning_rate):
-    """One Adam step of the stylizer's image (learning_rate must be the one it was built with if
-    the method takes none); returns (content, style, total) before the step."""
-    if inspect.signature(stylizer.adam_step).parameters:
-        import tensorflow as tf
-        losses = stylizer.adam_step(tf.constant(learning_rate, tf.float32))
-    else:
-        losses = stylizer.adam_step()
+def adam_step(optimizer):
+    """One Adam step of the optimizer's image; returns (content, style, total) before the step."""
+    from tf_setup import tf
+    losses, taken = optimizer.adam_step(tf.constant(optimizer.learning_rate, tf.float32))
+    assert taken
     return float(losses[0]), float(losses[1]), float(losses[-1])
 
 

@@ -11,7 +11,7 @@ import pytest
 
 import style_transfer
 import utils
-from conftest import make_stylizer, printed_steps, random_image, run_cli
+from conftest import make_optimizer, printed_steps, random_image, run_cli
 
 
 # --- Colour -------------------------------------------------------------------------------------------
@@ -81,10 +81,6 @@ def test_scales_and_iterations(flags, scales, iterations):
     assert settings.scales == scales and settings.iterations == iterations
 
 
-def test_precision_auto_is_resolved_before_the_run_so_that_its_record_names_what_ran():
-    from vgg_model import resolve_precision
-    assert style_transfer.parse_args([]).precision == resolve_precision("auto") in ("float32", "bfloat16")
-    assert style_transfer.parse_args(["--precision", "float32"]).precision == "float32"
 
 
 def test_style_blend_is_normalized():
@@ -103,47 +99,56 @@ def network(vgg_weights):
 
 def test_blended_style_target_is_the_weighted_sum_of_each_paintings_gram_matrix(network):
     content, style_a, style_b = (random_image(24, 24, seed=s) for s in (10, 11, 12))
-    blended = make_stylizer(network, content, [style_a, style_b], content, style_blend=[0.7, 0.3])
-    only_a = make_stylizer(network, content, [style_a], content, style_blend=[1.0])
-    only_b = make_stylizer(network, content, [style_b], content, style_blend=[1.0])
-    for name in blended.style_targets:
-        expected = 0.7 * only_a.style_targets[name].numpy() + 0.3 * only_b.style_targets[name].numpy()
-        np.testing.assert_allclose(blended.style_targets[name].numpy(), expected, rtol=1e-5, atol=1e-3)
+    blended = make_optimizer(network, content, [style_a, style_b], content, style_blend=[0.7, 0.3])
+    only_a = make_optimizer(network, content, [style_a], content, style_blend=[1.0])
+    only_b = make_optimizer(network, content, [style_b], content, style_blend=[1.0])
+    for name in blended.loss.style_targets:
+        expected = 0.7 * only_a.loss.style_targets[name].numpy() + 0.3 * only_b.loss.style_targets[name].numpy()
+        np.testing.assert_allclose(blended.loss.style_targets[name].numpy(), expected, rtol=1e-5, atol=1e-3)
 
 
 def test_total_variation_matches_numpy(network):
     import tensorflow as tf
     image = random_image(10, 14, seed=13)
-    stylizer = make_stylizer(network, image, [image], image)
+    optimizer = make_optimizer(network, image, [image], image)
     expected = (np.square(np.diff(image.astype(np.float64), axis=0)).sum()
                 + np.square(np.diff(image.astype(np.float64), axis=1)).sum())
-    assert float(stylizer.losses(tf.constant(image[None]))[2]) == pytest.approx(expected, rel=1e-5)
+    assert float(optimizer.loss(tf.constant(image[None]))[2]) == pytest.approx(expected, rel=1e-5)
 
 
 def test_lbfgs_lowers_the_loss_and_keeps_pixels_in_range(network):
     content, style = random_image(32, 32, seed=14), random_image(32, 32, seed=15)
-    stylizer = make_stylizer(network, content, [style], utils.start_image("noise", content, style, 1, seed=0))
+    optimizer = make_optimizer(network, content, [style], utils.start_image("noise", content, style, 1, seed=0),
+                               optimizer="lbfgs")
     progress = []
-    stylizer.run("lbfgs", 8, learning_rate=None, on_step=progress.append)
+    optimizer.run(8, progress.append)
     assert [p.step for p in progress] == list(range(1, 9))
     assert progress[-1].total_loss < 0.5 * progress[0].total_loss
-    result = stylizer.result()
+    result = optimizer.result()
     assert result.min() >= 0 and result.max() <= 255
 
 
-def test_an_optimizer_stops_when_asked(network):
+class Enough(Exception):
+    pass
+
+
+@pytest.mark.parametrize("kind", ["adam", "lbfgs"])
+def test_an_optimizer_stops_when_its_observer_raises(network, kind):
     content = random_image(16, 16, seed=16)
-    for optimizer in ("adam", "lbfgs"):
-        stylizer = make_stylizer(network, content, [content], utils.start_image("noise", content, content, 1, 0))
-        steps = []
+    optimizer = make_optimizer(network, content, [content], utils.start_image("noise", content, content, 1, 0),
+                               optimizer=kind)
+    steps, images = [], {}
 
-        def on_step(progress):
-            steps.append(progress.step)
-            if progress.step == 3:
-                raise StopIteration
+    def on_step(progress):
+        steps.append(progress.step)
+        images[progress.step] = optimizer.result()
+        if progress.step == 3:
+            raise Enough
 
-        stylizer.run(optimizer, 10, 2.0, on_step)
-        assert steps == [1, 2, 3] and int(stylizer.step) == 3
+    with pytest.raises(Enough):
+        optimizer.run(10, on_step)
+    assert steps == [1, 2, 3] and int(optimizer.step) == 3
+    np.testing.assert_array_equal(optimizer.result(), images[3])  # the image of the last step, not a trial point
 
 
 # --- A whole run ------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import vgg_model
-from conftest import adam_step, make_stylizer, random_image, stylizer_losses
+from conftest import adam_step, make_optimizer, random_image, loss_values
 
 # Unequal weights, so that a layer's weight applied to the wrong layer shows.
 CONTENT_LAYERS = {"conv4_2": 1.0}
@@ -54,9 +54,10 @@ def paper_style_loss(network, style, image):
     return total
 
 
-def build(network, content, styles, start, blend=None):
-    return make_stylizer(network, content, styles, start, style_blend=blend, content_layers=CONTENT_LAYERS,
-                         style_layers=STYLE_LAYERS, content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT)
+def build(network, content, styles, start, blend=None, optimizer="adam"):
+    return make_optimizer(network, content, styles, start, style_blend=blend, content_layers=CONTENT_LAYERS,
+                          style_layers=STYLE_LAYERS, content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT,
+                          optimizer=optimizer)
 
 
 # Images with different colour statistics, so that no loss term is a small difference of large numbers.
@@ -66,26 +67,26 @@ START = random_image(24, 32, seed=12, low=60, high=255)
 
 
 def test_losses_match_numpy(network):
-    stylizer = build(network, CONTENT, [STYLE], START)
+    optimizer = build(network, CONTENT, [STYLE], START)
     expected = numpy_losses(network, CONTENT, [STYLE], [1.0], START)
-    actual = stylizer_losses(stylizer, START)
+    actual = loss_values(optimizer, START)
     np.testing.assert_allclose(actual, expected, rtol=1e-4)
     np.testing.assert_allclose(actual[1], paper_style_loss(network, STYLE, START), rtol=1e-4)
     assert min(expected) > 0 and CONTENT_WEIGHT * expected[0] > 0.05 * STYLE_WEIGHT * expected[1]  # both count
 
 
 def test_losses_are_zero_at_the_targets(network):
-    stylizer = build(network, CONTENT, [CONTENT], START)
-    content, style, total = stylizer_losses(stylizer, CONTENT)
-    reference = stylizer_losses(stylizer, START)
+    optimizer = build(network, CONTENT, [CONTENT], START)
+    content, style, total = loss_values(optimizer, CONTENT)
+    reference = loss_values(optimizer, START)
     assert content == 0.0
     assert abs(style) <= 1e-6 * reference[1] and abs(total) <= 1e-6 * reference[2]
 
 
 def test_style_image_of_another_size(network):
     style = random_image(40, 20, seed=13, low=0, high=120)  # other size and aspect than the 24 x 32 photo
-    stylizer = build(network, CONTENT, [style], START)
-    np.testing.assert_allclose(stylizer_losses(stylizer, START),
+    optimizer = build(network, CONTENT, [style], START)
+    np.testing.assert_allclose(loss_values(optimizer, START),
                                numpy_losses(network, CONTENT, [style], [1.0], START), rtol=1e-4)
 
 
@@ -94,15 +95,15 @@ def test_style_of_a_painting_does_not_depend_on_its_size(network):
     style target independent of the painting's size."""
     tile = random_image(24, 32, seed=14, low=0, high=120)
     tiled = np.tile(tile, (2, 2, 1))
-    small = stylizer_losses(build(network, CONTENT, [tile], START), START)[1]
-    large = stylizer_losses(build(network, CONTENT, [tiled], START), START)[1]
+    small = loss_values(build(network, CONTENT, [tile], START), START)[1]
+    large = loss_values(build(network, CONTENT, [tiled], START), START)[1]
     assert 0.8 < large / small < 1.25  # not 4x or 16x: only the borders differ
 
 
 def test_two_paintings_blend_by_their_weights(network):
     other = random_image(28, 20, seed=15, low=100, high=200)
-    stylizer = build(network, CONTENT, [STYLE, other], START, blend=[0.25, 0.75])
-    np.testing.assert_allclose(stylizer_losses(stylizer, START),
+    optimizer = build(network, CONTENT, [STYLE, other], START, blend=[0.25, 0.75])
+    np.testing.assert_allclose(loss_values(optimizer, START),
                                numpy_losses(network, CONTENT, [STYLE, other], [0.25, 0.75], START), rtol=1e-4)
 
 
@@ -117,10 +118,10 @@ def test_gradient_matches_finite_differences(tf, network):
     size = 16
     content, style = random_image(size, size, seed=1), random_image(size + 4, size - 2, seed=2, low=0, high=120)
     start = random_image(size, size, seed=3)
-    stylizer = build(network, content, [style], start)
+    optimizer = build(network, content, [style], start)
     image = tf.Variable(start[None])
     with tf.GradientTape() as tape:
-        total = stylizer.losses(image)[-1]
+        total = optimizer.loss(image)[-1]
     gradient = tape.gradient(total, image).numpy()[0].astype(np.float64)
     rms = np.sqrt(np.mean(gradient ** 2))
     assert rms > 0
@@ -134,7 +135,7 @@ def test_gradient_matches_finite_differences(tf, network):
         plus, minus = x.copy(), x.copy()
         plus[pixel] += h
         minus[pixel] -= h
-        return (stylizer_losses(stylizer, plus)[2] - stylizer_losses(stylizer, minus)[2]) / (2 * h)
+        return (loss_values(optimizer, plus)[2] - loss_values(optimizer, minus)[2]) / (2 * h)
 
     for pixels, tolerance in ((largest, 1e-2), (random, 3e-2)):
         for pixel in pixels:
@@ -147,24 +148,24 @@ def test_adam_steps_match_numpy(tf, network):
     learning_rate, beta1, beta2, epsilon = 2.0, 0.9, 0.999, 1e-8
     start = START.copy()
     start[:4, :4] = 255.0  # pixels at the top of the range: the step must keep them inside it
-    stylizer = build(network, CONTENT, [STYLE], start)
+    optimizer = build(network, CONTENT, [STYLE], start)
 
     def gradient_at(image):
         variable = tf.Variable(np.asarray(image, np.float32)[None])
         with tf.GradientTape() as tape:
-            total = stylizer.losses(variable)[-1]
+            total = optimizer.loss(variable)[-1]
         return tape.gradient(total, variable).numpy()[0].astype(np.float64)
 
     x, m, v = start.astype(np.float64), 0.0, 0.0
     for t in (1, 2):
         g = gradient_at(x)
-        expected_losses = stylizer_losses(stylizer, x)
-        losses = adam_step(stylizer, learning_rate)
+        expected_losses = loss_values(optimizer, x)
+        losses = adam_step(optimizer)
         np.testing.assert_allclose(losses, expected_losses, rtol=1e-5)  # the losses before the step
         m, v = beta1 * m + (1 - beta1) * g, beta2 * v + (1 - beta2) * g ** 2
         x = np.clip(x - learning_rate * (m / (1 - beta1 ** t)) / (np.sqrt(v / (1 - beta2 ** t)) + epsilon), 0, 255)
-        assert int(stylizer.step) == t
-        np.testing.assert_allclose(stylizer.result(), x, atol=2e-3)
+        assert int(optimizer.step) == t
+        np.testing.assert_allclose(optimizer.result(), x, atol=2e-3)
     assert np.abs(x - start).max() > 1.0 and x.max() <= 255.0
 
 
@@ -174,15 +175,15 @@ def test_bfloat16_gradient_and_optimization_follow_float32(tf, vgg_weights, netw
     rounded_network = vgg_model.VGG19(vgg_weights, [*CONTENT_LAYERS, *STYLE_LAYERS], precision="bfloat16")
     content, style = random_image(48, 64, seed=21), random_image(40, 56, seed=22, low=0, high=120)
     start = random_image(48, 64, seed=23, low=60, high=255)
-    exact, rounded = build(network, content, [style], start), build(rounded_network, content, [style], start)
+    exact, rounded = (build(n, content, [style], start, optimizer="lbfgs") for n in (network, rounded_network))
     exact_gradient, rounded_gradient = (s.loss_and_gradient()[1].numpy().ravel().astype(np.float64)
                                         for s in (exact, rounded))
     cosine = exact_gradient @ rounded_gradient / np.linalg.norm(exact_gradient) / np.linalg.norm(rounded_gradient)
     assert cosine > 0.99
 
-    start_loss, reached = stylizer_losses(exact, start)[2], {}
-    for name, stylizer in (("float32", exact), ("bfloat16", rounded)):
-        stylizer.run("lbfgs", 30, None, lambda progress: None)
-        reached[name] = stylizer_losses(exact, stylizer.result())[2]  # judged in float32
+    start_loss, reached = loss_values(exact, start)[2], {}
+    for name, optimizer in (("float32", exact), ("bfloat16", rounded)):
+        optimizer.run(30, lambda progress: None)
+        reached[name] = loss_values(exact, optimizer.result())[2]  # judged in float32
     assert reached["float32"] < 0.5 * start_loss, (start_loss, reached)
     assert reached["bfloat16"] < 1.05 * reached["float32"], reached

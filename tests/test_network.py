@@ -5,8 +5,9 @@ import gc
 import numpy as np
 import pytest
 
+import tf_setup
 import vgg_model
-from conftest import CONTENT_LAYERS, STYLE_LAYERS, adam_step, make_stylizer, random_image
+from conftest import CONTENT_LAYERS, STYLE_LAYERS, adam_step, make_optimizer, random_image
 
 
 def numpy_forward(weights, image, layers, pooling):
@@ -83,7 +84,7 @@ def variables_in(obj, found=None, seen=None):
     elif isinstance(obj, (list, tuple, set)):
         for value in obj:
             variables_in(value, found, seen)
-    elif hasattr(obj, "__dict__") and type(obj).__module__.split(".")[0] in ("vgg_model", "stylize"):
+    elif hasattr(obj, "__dict__") and type(obj).__module__.split(".")[0] in ("vgg_model", "losses", "optimizers"):
         variables_in(vars(obj), found, seen)
     return found
 
@@ -113,39 +114,33 @@ def test_the_generated_image_is_the_only_trainable_variable(tf, vgg_weights, tmp
     existing = all_variables(tf)  # kept alive, so that no new variable can reuse an id of theirs
     before = {id(v) for v in existing}
     network = vgg_model.VGG19(vgg_weights, [*CONTENT_LAYERS, *STYLE_LAYERS])
-    stylizer = make_stylizer(network, content, [style], start_image=random_image(24, 32, seed=3))
-    adam_step(stylizer, 2.0)  # traces the compiled step: it must not create variables either
+    optimizer = make_optimizer(network, content, [style], start_image=random_image(24, 32, seed=3))
+    adam_step(optimizer)  # traces the compiled step: it must not create variables either
 
     new = [v for v in all_variables(tf) if id(v) not in before]
-    assert [v for v in new if v.trainable] == [stylizer.image]
-    assert [v for v in variables_in(stylizer) if v.trainable] == [stylizer.image]
+    assert [v for v in new if v.trainable] == [optimizer.image]
+    assert [v for v in variables_in(optimizer) if v.trainable] == [optimizer.image]
 
     with tf.GradientTape() as tape:
-        stylizer.losses(stylizer.image)
-    assert list(tape.watched_variables()) == [stylizer.image]
+        optimizer.loss(optimizer.image)
+    assert list(tape.watched_variables()) == [optimizer.image]
 
-    saved = stylizer.checkpoint.write(str(tmp_path / "ckpt"))
-    entries = {name: shape for name, shape in tf.train.list_variables(saved) if "OBJECT_GRAPH" not in name}
-    assert any(name.startswith("image/") and shape == [1, 24, 32, 3] for name, shape in entries.items()), entries
-    weight_shapes = {tuple(shape) for pair in vgg_model.expected_shapes().values() for shape in pair}
-    assert not [name for name, shape in entries.items() if tuple(shape) in weight_shapes], entries  # no weights
+    state = optimizer.state()  # what a checkpoint holds: the image and Adam's moments, no weights
+    assert sorted(state) == ["adam_m", "adam_v", "image", "step"] and state["image"].shape == (24, 32, 3)
 
 
 # --- bfloat16 -----------------------------------------------------------------------------------------------
 
-def test_bfloat16_is_chosen_only_where_the_cpu_multiplies_it_and_onednn_is_on(tmp_path, monkeypatch):
+def test_bfloat16_is_chosen_only_where_the_cpu_multiplies_it_and_onednn_is_on(tmp_path):
     with_bfloat16, without = tmp_path / "with", tmp_path / "without"
     with_bfloat16.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_bf16 avx512_vnni\n")
     without.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n")
-    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
-    assert vgg_model.native_bfloat16(str(with_bfloat16))
-    assert not vgg_model.native_bfloat16(str(without))
-    assert not vgg_model.native_bfloat16(str(tmp_path / "no such file"))
-    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")  # Eigen emulates bfloat16, many times slower
-    assert not vgg_model.native_bfloat16(str(with_bfloat16))
-    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS")
-    assert vgg_model.resolve_precision("auto") == ("bfloat16" if vgg_model.native_bfloat16() else "float32")
-    assert [vgg_model.resolve_precision(p) for p in ("float32", "bfloat16")] == ["float32", "bfloat16"]
+    assert tf_setup.native_bfloat16(str(with_bfloat16), onednn=True)
+    assert not tf_setup.native_bfloat16(str(without), onednn=True)
+    assert not tf_setup.native_bfloat16(str(tmp_path / "no such file"), onednn=True)
+    assert not tf_setup.native_bfloat16(str(with_bfloat16), onednn=False)  # Eigen emulates bfloat16, many times slower
+    assert tf_setup.resolve_precision("auto") == ("bfloat16" if tf_setup.native_bfloat16() else "float32")
+    assert [tf_setup.resolve_precision(p) for p in ("float32", "bfloat16")] == ["float32", "bfloat16"]
 
 
 def test_bfloat16_features_are_the_float32_features_to_within_rounding(tf, vgg_weights):

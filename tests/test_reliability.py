@@ -32,8 +32,12 @@ def wait_for(predicate, timeout_s=240):
 
 
 def checkpoint_steps(output_dir):
-    return sorted(int(path.rsplit("-", 1)[1].split(".")[0])
-                  for path in glob.glob(str(output_dir / "*" / "checkpoints" / "*" / "ckpt-*.index")))
+    """The step of each job's saved state."""
+    steps = []
+    for path in glob.glob(str(output_dir / "*" / "checkpoints" / "*" / "state.npz")):
+        with np.load(path) as saved:
+            steps.append(int(saved["step"]))
+    return sorted(steps)
 
 
 def final_image(output_dir):

@@ -8,8 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+import losses
 import tiling
-from conftest import REPO, STYLE_LAYERS, make_stylizer, run_cli, stylizer_losses
+from conftest import REPO, STYLE_LAYERS, make_optimizer, run_cli, loss_values
 
 
 @pytest.mark.parametrize("height, width, tile, overlap", [(70, 96, 64, 8), (300, 1000, 256, 32), (50, 50, 64, 8)])
@@ -42,17 +43,17 @@ def network(vgg_weights):
 
 def test_gram_matrices_in_tiles_match_the_whole_image(network):
     import tensorflow as tf
-    from stylize import gram_matrix
+    from losses import gram_matrix
     import utils
     image = utils.resize(utils.load_image("images/starry_night.jpg"), 300, 376)
     whole = {name: gram_matrix(features).numpy()
              for name, features in network(tf.constant(image[None])).items() if name in STYLE_LAYERS}
-    tiled = tiling.tiled_gram_matrices(network, image, list(STYLE_LAYERS), tile_px=160, margin_px=32)
+    tiled = losses.tiled_gram_matrices(network, image, list(STYLE_LAYERS), tile_px=160, margin_px=32)
     for name in STYLE_LAYERS:
         error = np.abs(tiled[name].numpy() - whole[name]).max() / np.abs(whole[name]).max()
         # conv5_1 sees about 200 px around each position, more than the margin: tiles see less context.
         assert error < (0.05 if name == "conv5_1" else 1e-3), (name, error)
-    exact = tiling.tiled_gram_matrices(network, image, list(STYLE_LAYERS), tile_px=376)
+    exact = losses.tiled_gram_matrices(network, image, list(STYLE_LAYERS), tile_px=376)
     for name in STYLE_LAYERS:
         np.testing.assert_allclose(exact[name].numpy(), whole[name], rtol=1e-5, atol=1e-3)
 
@@ -78,10 +79,10 @@ def test_tiled_refinement_reaches_nearly_the_loss_of_untiled(tiled_and_whole, ne
     import utils
     content = utils.resize(utils.load_image("images/astronaut.png"), 96, 96)
     style = utils.resize(utils.load_image("images/great_wave.png"), 65, 96)
-    stylizer = make_stylizer(network, content, [style], content)
-    start = stylizer_losses(stylizer, content)[2]
-    whole = stylizer_losses(stylizer, tiled_and_whole[96])[2]
-    tiled = stylizer_losses(stylizer, tiled_and_whole[64])[2]
+    optimizer = make_optimizer(network, content, [style], content)
+    start = loss_values(optimizer, content)[2]
+    whole = loss_values(optimizer, tiled_and_whole[96])[2]
+    tiled = loss_values(optimizer, tiled_and_whole[64])[2]
     assert whole < 0.5 * start and tiled < 0.5 * start  # both did the work
     assert tiled < 1.5 * whole  # and the tiles, each seeing a third of the image, nearly as well
 

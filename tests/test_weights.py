@@ -1,7 +1,7 @@
 """VGG19 weights: the .mat and .h5 readers, and where load_weights gets the weights from.
 
 The weights files are written here, in the MatConvNet and Keras layouts, from the real weights
-(vgg_model.load_weights()), so no test needs the original downloads.
+(weights_module.load_weights()), so no test needs the original downloads.
 """
 import hashlib
 import http.server
@@ -15,8 +15,11 @@ import pytest
 import scipy.io
 
 import vgg_model
+import weights as weights_module
 from conftest import random_image
-from vgg_model import CONV_LAYERS, IMAGENET_MEAN_RGB, LAYERS, WeightsError
+from errors import WeightsError
+from vgg_model import CONV_LAYERS, LAYERS
+from weights import IMAGENET_MEAN_RGB
 
 # --- Writers of the two published layouts -----------------------------------------------------------
 
@@ -122,7 +125,7 @@ def test_h5_file_stores_the_first_layer_in_bgr(files, vgg_weights):
 
 @pytest.mark.parametrize("kind", ["mat", "h5"])
 def test_reader_returns_the_kernels_and_biases_written(files, vgg_weights, kind):
-    reader = {"mat": vgg_model.read_mat, "h5": vgg_model.read_h5}[kind]
+    reader = {"mat": weights_module.read_mat, "h5": weights_module.read_h5}[kind]
     weights = reader(files[kind])
     assert set(weights.kernels) == set(CONV_LAYERS) and set(weights.biases) == set(CONV_LAYERS)
     for name in CONV_LAYERS:
@@ -133,7 +136,7 @@ def test_reader_returns_the_kernels_and_biases_written(files, vgg_weights, kind)
 
 
 def test_mat_and_h5_give_the_same_kernels_and_features(files, tf):
-    from_mat, from_h5 = vgg_model.read_mat(files["mat"]), vgg_model.read_h5(files["h5"])
+    from_mat, from_h5 = weights_module.read_mat(files["mat"]), weights_module.read_h5(files["h5"])
     for name in CONV_LAYERS:
         np.testing.assert_array_equal(from_mat.kernels[name], from_h5.kernels[name], err_msg=name)
         np.testing.assert_array_equal(from_mat.biases[name], from_h5.biases[name], err_msg=name)
@@ -149,7 +152,7 @@ def test_mat_and_h5_give_the_same_kernels_and_features(files, tf):
 
 def test_older_mat_layout_with_filters_and_biases_fields(tmp_path, vgg_weights):
     path = write_mat(tmp_path / "old.mat", vgg_weights.kernels, vgg_weights.biases, older=True)
-    weights = vgg_model.read_mat(path)
+    weights = weights_module.read_mat(path)
     for name in CONV_LAYERS:
         np.testing.assert_array_equal(weights.kernels[name], vgg_weights.kernels[name], err_msg=name)
         np.testing.assert_array_equal(weights.biases[name], vgg_weights.biases[name], err_msg=name)
@@ -164,17 +167,17 @@ def test_older_mat_layout_with_filters_and_biases_fields(tmp_path, vgg_weights):
 ], ids=["meta.normalization", "normalization-image", "absent"])
 def test_mean_pixel_comes_from_the_mat_when_present(tmp_path, vgg_weights, where, average_image, expected):
     path = write_mat(tmp_path / "mean.mat", vgg_weights.kernels, vgg_weights.biases, average_image, where)
-    weights = vgg_model.read_mat(path)
+    weights = weights_module.read_mat(path)
     np.testing.assert_allclose(weights.mean_rgb, expected, rtol=1e-6)
 
 
 def test_h5_mean_pixel_is_the_imagenet_default(files):
-    np.testing.assert_allclose(vgg_model.read_h5(files["h5"]).mean_rgb, IMAGENET_MEAN_RGB, rtol=1e-6)
+    np.testing.assert_allclose(weights_module.read_h5(files["h5"]).mean_rgb, IMAGENET_MEAN_RGB, rtol=1e-6)
 
 
 def test_mat_missing_a_layer_raises_weights_error(tmp_path, vgg_weights):
     path = write_mat(tmp_path / "missing.mat", vgg_weights.kernels, vgg_weights.biases, skip=("conv3_2",))
-    for read in (vgg_model.read_mat, vgg_model.read_weights_file):
+    for read in (weights_module.read_mat, weights_module.read_weights_file):
         with pytest.raises(WeightsError, match="conv3_2") as error:
             read(path)
         assert one_line(error.value)
@@ -183,7 +186,7 @@ def test_mat_missing_a_layer_raises_weights_error(tmp_path, vgg_weights):
 def test_mat_with_a_wrong_shape_raises_weights_error(tmp_path, vgg_weights):
     kernels = dict(vgg_weights.kernels, conv2_1=np.ascontiguousarray(np.swapaxes(vgg_weights.kernels["conv2_1"], 2, 3)))
     path = write_mat(tmp_path / "shape.mat", kernels, vgg_weights.biases)
-    for read in (vgg_model.read_mat, vgg_model.read_weights_file):
+    for read in (weights_module.read_mat, weights_module.read_weights_file):
         with pytest.raises(WeightsError, match="conv2_1") as error:
             read(path)
         assert one_line(error.value)
@@ -193,13 +196,13 @@ def test_mat_without_layers_raises_weights_error(tmp_path):
     path = str(tmp_path / "other.mat")
     scipy.io.savemat(path, {"net": np.zeros((2, 2))})
     with pytest.raises(WeightsError):
-        vgg_model.read_mat(path)
+        weights_module.read_mat(path)
 
 
 def test_h5_missing_a_layer_raises_weights_error(tmp_path, vgg_weights):
     path = write_h5(tmp_path / "missing.h5", vgg_weights.kernels, vgg_weights.biases, skip=("conv5_4",))
     with pytest.raises(WeightsError, match="conv5_4"):
-        vgg_model.read_weights_file(path)
+        weights_module.read_weights_file(path)
 
 
 def test_nan_in_the_weights_raises_weights_error(tmp_path, vgg_weights):
@@ -207,7 +210,7 @@ def test_nan_in_the_weights_raises_weights_error(tmp_path, vgg_weights):
     kernel[1, 1, 5, 7] = np.nan
     path = write_h5(tmp_path / "nan.h5", dict(vgg_weights.kernels, conv4_1=kernel), vgg_weights.biases)
     with pytest.raises(WeightsError, match="conv4_1"):
-        vgg_model.read_weights_file(path)
+        weights_module.read_weights_file(path)
 
 
 # --- User-given files that cannot be used ------------------------------------------------------------
@@ -234,7 +237,7 @@ def bad_weights_path(request, tmp_path, files):
     if kind == "truncated-mat":
         return truncated_copy(files["mat"], tmp_path / "cut.mat")
     if kind == "truncated-npz":
-        weights = vgg_model.read_h5(files["h5"])
+        weights = weights_module.read_h5(files["h5"])
         weights.save(str(tmp_path / "full.npz"))
         return truncated_copy(tmp_path / "full.npz", tmp_path / "cut.npz")
     if kind == "text-as-h5":
@@ -256,11 +259,11 @@ def test_unusable_user_weights_file_raises_one_line_weights_error(bad_weights_pa
         raise AssertionError("a download was tried although the user gave a weights file")
 
     with pytest.raises(WeightsError) as error:
-        vgg_model.load_weights(bad_weights_path, cache_dir=str(cache), log=lambda *a: None,
+        weights_module.load_weights(bad_weights_path, cache_dir=str(cache), log=lambda *a: None,
                                downloads=[("must not", must_not_fetch)])
     assert one_line(error.value), str(error.value)
     assert bad_weights_path in str(error.value)
-    assert not (cache / vgg_model.CACHE_NAME).exists()
+    assert not (cache / weights_module.CACHE_NAME).exists()
 
 
 # --- Where the weights come from: user file, cache, downloads --------------------------------------------
@@ -276,7 +279,7 @@ class Fetchers:
         def fetch(work_dir):
             assert os.path.isdir(work_dir)
             self.calls.append(label)
-            return vgg_model.Weights(self.reference.kernels, self.reference.biases, mean, "fake"), f"fake {label}"
+            return weights_module.Weights(self.reference.kernels, self.reference.biases, mean, "fake"), f"fake {label}"
         return label, fetch
 
     def failing(self, label, error):
@@ -301,7 +304,7 @@ def cache_files(cache_dir):
 
 
 def load(cache_dir, downloads, weights_file=None, log=None):
-    return vgg_model.load_weights(weights_file, cache_dir=str(cache_dir), log=log or (lambda *a: None),
+    return weights_module.load_weights(weights_file, cache_dir=str(cache_dir), log=log or (lambda *a: None),
                                   downloads=downloads)
 
 
@@ -318,10 +321,10 @@ def test_downloads_are_tried_in_order_and_a_failing_one_is_skipped(tmp_path, fet
 
 def test_a_download_is_written_to_the_cache_and_the_next_call_uses_it(tmp_path, fetchers, vgg_weights):
     first = load(tmp_path, [fetchers.ok("net", (1.0, 2.0, 3.0))])
-    assert cache_files(tmp_path) == [vgg_model.CACHE_NAME, vgg_model.CACHE_NAME + ".json"]  # no temporary left
-    with open(tmp_path / (vgg_model.CACHE_NAME + ".json")) as f:
+    assert cache_files(tmp_path) == [weights_module.CACHE_NAME, weights_module.CACHE_NAME + ".json"]  # no temporary left
+    with open(tmp_path / (weights_module.CACHE_NAME + ".json")) as f:
         record = json.load(f)
-    assert record["sha256"] == sha256(tmp_path / vgg_model.CACHE_NAME) == first.sha256
+    assert record["sha256"] == sha256(tmp_path / weights_module.CACHE_NAME) == first.sha256
     assert record["source"] == "fake net"
 
     second = load(tmp_path, [fetchers.failing("net again", AssertionError("the cache was not used"))])
@@ -336,13 +339,13 @@ def test_a_download_is_written_to_the_cache_and_the_next_call_uses_it(tmp_path, 
 def test_a_user_file_comes_before_the_cache(tmp_path, fetchers, vgg_weights):
     cache = tmp_path / "cache"
     load(cache, [fetchers.ok("net", (1.0, 2.0, 3.0))])
-    cached_sha = sha256(cache / vgg_model.CACHE_NAME)
+    cached_sha = sha256(cache / weights_module.CACHE_NAME)
     user_file = str(tmp_path / "mine.npz")
-    vgg_model.Weights(vgg_weights.kernels, vgg_weights.biases, (7.0, 8.0, 9.0), "mine").save(user_file)
+    weights_module.Weights(vgg_weights.kernels, vgg_weights.biases, (7.0, 8.0, 9.0), "mine").save(user_file)
     weights = load(cache, [fetchers.failing("net", AssertionError("no download expected"))], weights_file=user_file)
     np.testing.assert_array_equal(weights.mean_rgb, [7.0, 8.0, 9.0])
     assert fetchers.calls == ["net"]
-    assert sha256(cache / vgg_model.CACHE_NAME) == cached_sha
+    assert sha256(cache / weights_module.CACHE_NAME) == cached_sha
 
 
 def flip_bytes(path, reference):
@@ -361,7 +364,7 @@ def truncate(path, reference):
 def replace_with_another_valid_file(path, reference):
     """A well-formed cache file of other weights: only the recorded checksum can tell."""
     other = str(path) + ".other"
-    vgg_model.Weights(reference.kernels, reference.biases, (9.0, 9.0, 9.0), "other").save(other)
+    weights_module.Weights(reference.kernels, reference.biases, (9.0, 9.0, 9.0), "other").save(other)
     os.remove(other + ".json")
     os.replace(other, path)
 
@@ -370,7 +373,7 @@ def replace_with_another_valid_file(path, reference):
                          ids=["flipped-bytes", "truncated", "other-weights"])
 def test_a_corrupt_cache_is_moved_aside_and_fetched_again(tmp_path, fetchers, vgg_weights, corrupt):
     load(tmp_path, [fetchers.ok("net", (1.0, 2.0, 3.0))])
-    cache_path = tmp_path / vgg_model.CACHE_NAME
+    cache_path = tmp_path / weights_module.CACHE_NAME
     corrupt(cache_path, vgg_weights)
     corrupt_bytes = cache_path.read_bytes()
 
@@ -378,12 +381,12 @@ def test_a_corrupt_cache_is_moved_aside_and_fetched_again(tmp_path, fetchers, vg
     weights = load(tmp_path, [fetchers.ok("net again", (4.0, 5.0, 6.0))], log=messages.append)
     assert fetchers.calls == ["net", "net again"]
     np.testing.assert_array_equal(weights.mean_rgb, [4.0, 5.0, 6.0])
-    aside = [name for name in cache_files(tmp_path) if name.startswith(vgg_model.CACHE_NAME + ".bad-")]
+    aside = [name for name in cache_files(tmp_path) if name.startswith(weights_module.CACHE_NAME + ".bad-")]
     assert len(aside) == 1, cache_files(tmp_path)
     assert (tmp_path / aside[0]).read_bytes() == corrupt_bytes
     assert any("failed" in m and aside[0] in m for m in messages), messages
 
-    record = json.loads((tmp_path / (vgg_model.CACHE_NAME + ".json")).read_text())
+    record = json.loads((tmp_path / (weights_module.CACHE_NAME + ".json")).read_text())
     assert record["sha256"] == sha256(cache_path)
     again = load(tmp_path, [fetchers.failing("none", AssertionError("the new cache was not used"))])
     np.testing.assert_array_equal(again.mean_rgb, [4.0, 5.0, 6.0])
@@ -409,11 +412,11 @@ def test_check_digest(tmp_path):
     data = np.random.default_rng(0).bytes(1000)
     path.write_bytes(data)
     md5 = hashlib.md5(data).hexdigest()
-    vgg_model.check_digest(str(path), md5, 1000)
+    weights_module.check_digest(str(path), md5, 1000)
     with pytest.raises(WeightsError, match="999"):
-        vgg_model.check_digest(str(path), md5, 999)
+        weights_module.check_digest(str(path), md5, 999)
     with pytest.raises(WeightsError, match="md5"):
-        vgg_model.check_digest(str(path), hashlib.md5(data + b"x").hexdigest(), 1000)
+        weights_module.check_digest(str(path), hashlib.md5(data + b"x").hexdigest(), 1000)
 
 
 # --- Downloads -----------------------------------------------------------------------------------
@@ -452,7 +455,7 @@ def server():
 
 
 def test_download_writes_the_whole_file(server, tmp_path):
-    vgg_model.download(server + "/full", str(tmp_path / "w.bin"))
+    weights_module.download(server + "/full", str(tmp_path / "w.bin"))
     assert (tmp_path / "w.bin").read_bytes() == PAYLOAD
     assert os.listdir(tmp_path) == ["w.bin"]
 
@@ -461,14 +464,14 @@ def test_download_writes_the_whole_file(server, tmp_path):
 def test_failed_download_leaves_no_file(server, tmp_path, where):
     url = (tmp_path / "absent.bin").as_uri() if where == "missing-file-url" else server + "/absent"
     with pytest.raises(OSError):  # urllib's URLError and HTTPError are OSErrors
-        vgg_model.download(url, str(tmp_path / "w.bin"))
+        weights_module.download(url, str(tmp_path / "w.bin"))
     assert os.listdir(tmp_path) == []
 
 
 def test_download_cut_midway_raises_and_leaves_no_file(server, tmp_path):
     target = tmp_path / "w.bin"
     try:
-        vgg_model.download(server + "/cut", str(target))
+        weights_module.download(server + "/cut", str(target))
     except Exception:
         pass
     else:
@@ -479,10 +482,10 @@ def test_download_cut_midway_raises_and_leaves_no_file(server, tmp_path):
 
 def test_a_cut_download_is_still_rejected_before_use(server, tmp_path, monkeypatch):
     """Whatever download() does, fetch_h5 checks size and md5, and load_weights leaves nothing behind."""
-    monkeypatch.setattr(vgg_model, "H5_URL", server + "/cut")
-    monkeypatch.setattr(vgg_model, "H5_BYTES", len(PAYLOAD))
-    monkeypatch.setattr(vgg_model, "H5_MD5", hashlib.md5(PAYLOAD).hexdigest())
+    monkeypatch.setattr(weights_module, "H5_URL", server + "/cut")
+    monkeypatch.setattr(weights_module, "H5_BYTES", len(PAYLOAD))
+    monkeypatch.setattr(weights_module, "H5_MD5", hashlib.md5(PAYLOAD).hexdigest())
     cache = tmp_path / "cache"
     with pytest.raises(WeightsError, match="Keras"):
-        load(cache, [("Keras .h5", vgg_model.fetch_h5)])
+        load(cache, [("Keras .h5", weights_module.fetch_h5)])
     assert cache_files(cache) == []

@@ -1,0 +1,59 @@
+"""The ways a run can end early, each with the exit status the program returns and a message for the
+user. Everything a user can cause is one of these; `style_transfer.main` prints the message as one
+line, a UserError's after "error: "."""
+import errno
+
+
+class ProgramExit(Exception):
+    """Ends the program with `status` and the message, printed as it is."""
+
+    status = 1
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+
+
+class UserError(ProgramExit):
+    """A setting, file or folder the user gave cannot work; the message says which and what to do."""
+
+    status = 2
+
+
+class ImageError(UserError):
+    """An image the user gave cannot be used."""
+
+
+class WeightsError(UserError):
+    """The VGG19 weights cannot be had or are not VGG19's."""
+
+
+class TooLargeError(UserError):
+    """The size asked for needs more memory than the machine has; the message names one that fits."""
+
+
+class RunStopped(ProgramExit):
+    """A signal asked the run to stop; what it wrote is kept and the same command resumes it."""
+
+
+class Diverged(ProgramExit):
+    """The loss or the image stopped being finite numbers; the run cannot go on with these settings."""
+
+    status = 3
+
+    def __init__(self, step, message="the loss became infinite or NaN"):
+        super().__init__(message)
+        self.step = step  # the last step whose image was finite
+
+
+def write_failed(error, what="output"):
+    """A UserError for an OSError met while writing: says what is wrong (space, permission, ...)."""
+    where = error.filename or what
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        advice = "free some space, then run the same command to resume"
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        advice = "make it writable or choose another --output-dir"
+    else:
+        advice = "check the folder, or choose another --output-dir"
+    return UserError(f"cannot write {where} ({error.strerror or error}); {advice}")

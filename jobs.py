@@ -1,0 +1,152 @@
+"""The work of a run, as jobs: the passes of the coarse-to-fine ladder and, for an image larger than a
+tile, the tiles of a pass. The work knows nothing of files: it reports to an observer after each step
+and each finished job, and asks it for what an interrupted run left, so that it goes on from there.
+"""
+import dataclasses
+import functools
+
+import utils
+from losses import StyleTransferLoss, style_targets
+from optimizers import ImageOptimizer
+from tiling import paste, tile_boxes
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One unit of work: a pass at size_px (tile 0), or one tile of it (tile 1..tiles)."""
+
+    pass_index: int  # 1 for the coarsest pass
+    passes: int
+    size_px: int
+    height: int
+    width: int
+    iterations: int
+    tile: int = 0
+    tiles: int = 0  # how many tiles the pass is cut into; 0 for a pass done in one piece
+
+    @property
+    def label(self):
+        text = f"pass {self.pass_index}/{self.passes} " if self.passes > 1 else ""
+        text += f"{self.width}x{self.height}"
+        return text + (f" tile {self.tile}/{self.tiles}" if self.tile else "")
+
+    @property
+    def whole_pass(self):
+        return dataclasses.replace(self, tile=0)
+
+    @property
+    def folder(self):
+        """Where a run folder keeps this job's state, relative to its checkpoints."""
+        return f"pass{self.pass_index}-{self.size_px}px" + (f"/tile{self.tile:03d}" if self.tile else "")
+
+
+class Observer:
+    """What the work reports to, and where it finds what an earlier run saved. This base saves
+    nothing and has nothing saved: a run from scratch that leaves no trace."""
+
+    def saved_state(self, job):
+        """The optimizer state (ImageOptimizer.state(), plus "finished_at") the job was saved with."""
+        return None
+
+    def saved_canvas(self, job):
+        """(canvas, tiles done, iterations) of a tiled pass, as tile_pasted left them."""
+        return None
+
+    def pass_started(self, job, to_output):
+        """to_output turns the pass's optimized image into the picture the user sees."""
+
+    def job_started(self, job, step):
+        """A whole pass or a tile starts, or goes on from `step`."""
+
+    def step(self, job, progress, optimizer):
+        """After each iteration; optimizer.state() is what to save. Raising ends the run here."""
+
+    def job_finished(self, job, state):
+        """The job's last state, with "finished_at": the iterations it was asked for."""
+
+    def tile_pasted(self, job, canvas):
+        """The canvas of the pass after tile job.tile was pasted into it."""
+
+
+def prepare_images(settings, content, styles, size_px):
+    """Content and style images for one pass, after colour handling, and the function that turns an
+    optimized image into the output (luminance transfer puts the photo's colours back)."""
+    height, width = utils.fit_long_side(content.shape, size_px)
+    content = utils.resize(content, height, width)
+    styles = [utils.resize(s, *utils.fit_long_side(s.shape, round(size_px * settings.style_scale))) for s in styles]
+    if settings.preserve_colors == "histogram":
+        styles = [utils.match_colour_histogram(style, content) for style in styles]
+    if settings.preserve_colors != "luminance":
+        return content, styles, lambda image: image
+    content_gray = utils.luminance(content)
+    styles = [utils.match_luminance(utils.luminance(style), content_gray) for style in styles]
+    return content_gray, styles, lambda image: utils.recombine_colour(image, content)
+
+
+def stylize(settings, content, styles, network, tile_px, observer=None):
+    """The photo `content` painted in the style of `styles` (float32 RGB 0..255 arrays) as `settings`
+    say: every pass, coarse to fine, each starting from the previous one's result, in tiles where a
+    pass is larger than tile_px. Returns the picture."""
+    observer = observer or Observer()
+    image, passes = None, list(zip(settings.scales, settings.iterations))
+    for index, (size_px, iterations) in enumerate(passes, start=1):
+        pass_content, pass_styles, to_output = prepare_images(settings, content, styles, size_px)
+        height, width = pass_content.shape[:2]
+        tiles = len(tile_boxes(height, width, tile_px, tile_px // 8)) if max(height, width) > tile_px else 0
+        job = Job(index, len(passes), size_px, height, width, iterations, tiles=tiles)
+        observer.pass_started(job, to_output)
+        if image is None:
+            start = utils.start_image(settings.init, pass_content, pass_styles[0], settings.noise_ratio, settings.seed)
+        else:
+            start = utils.resize(image, height, width)
+        targets = functools.cache(lambda: style_targets(network, pass_styles, settings.style_blend,
+                                                        settings.style_layers))
+        work = Work(settings, network, targets, observer)
+        image = work.in_tiles(job, pass_content, start, tile_px) if tiles else work.whole(job, pass_content, start)
+    return to_output(image)
+
+
+@dataclasses.dataclass
+class Work:
+    """The optimization of one pass's jobs against its style targets (computed on first need)."""
+
+    settings: object
+    network: object
+    targets: object
+    observer: Observer
+
+    def whole(self, job, content, start):
+        """Optimize one image (a pass or a tile) from `start`, or go on from its saved state."""
+        s, saved = self.settings, self.observer.saved_state(job)
+        self.observer.job_started(job, saved["step"] if saved else 0)
+        if saved and saved.get("finished_at", 0) >= job.iterations:
+            return saved["image"]
+        loss = StyleTransferLoss(self.network, content, self.targets(), s.content_layers, s.style_layers,
+                                 s.content_weight, s.style_weight, s.tv_weight)
+        optimizer = ImageOptimizer(loss, start, s.optimizer, s.learning_rate)
+        if saved:
+            optimizer.restore(saved)
+        optimizer.run(job.iterations, lambda progress: self.observer.step(job, progress, optimizer))
+        self.observer.job_finished(job, dict(optimizer.state(), finished_at=job.iterations))
+        return optimizer.result()
+
+    def in_tiles(self, job, content, start, tile_px):
+        """Refine the image tile after tile, each from the current canvas, and paste it back feathered.
+
+        A pass that already went over all its tiles with fewer iterations (a run extended by a larger
+        --iterations) goes over them again, each tile going on from its own state.
+        """
+        overlap_px = tile_px // 8
+        boxes = tile_boxes(job.height, job.width, tile_px, overlap_px)
+        canvas, tiles_done = start.copy(), 0
+        saved = self.observer.saved_canvas(job)
+        if saved:
+            canvas, tiles_done, iterations = saved
+            if tiles_done == len(boxes) and iterations < job.iterations:
+                tiles_done = 0
+        for tile, (top, left, bottom, right) in enumerate(boxes[tiles_done:], start=tiles_done + 1):
+            tile_job = dataclasses.replace(job, tile=tile)
+            result = self.whole(tile_job, content[top:bottom, left:right], canvas[top:bottom, left:right])
+            paste(canvas, result, (top, left, bottom, right), overlap_px)
+            self.observer.tile_pasted(tile_job, canvas)
+        return canvas

@@ -1,0 +1,100 @@
+"""The losses of Gatys, Ecker and Bethge: how far an image's VGG19 features are from the photo's
+content and the painting's style.
+
+Following the paper (arXiv 1508.06576, eqs. 1-5):
+  content = sum over content layers l of w_l * 1/2 * sum (F_l - P_l)^2
+  style   = sum over style layers l of w_l * 1/(4 N_l^2 M_l^2) * sum (G_l - A_l)^2
+  total   = content_weight * content + style_weight * style + tv_weight * total variation
+where F_l is the (M_l positions x N_l channels) feature map of the generated image, P_l the photo's,
+and G_l = F_l^T F_l, A_l the Gram matrices of the generated image and of the painting. Each Gram
+matrix is divided by its own M_l before the difference (the same thing when both images have the
+same size), so that a painting of any size gives targets on the right scale. Several paintings
+blend by a weighted sum of their Gram matrices. Total variation is the sum of squared differences
+between neighbouring pixels; it smooths away high-frequency speckle.
+"""
+from tf_setup import tf
+from tiling import tile_size
+from vgg_model import layer_stride
+
+ALIGN_PX = 16  # VGG19 halves the resolution four times before conv5_1
+
+
+def gram_matrix(features):
+    """F^T F / M for a (1, height, width, N) feature map, F being its (M = height*width) x N reshape."""
+    channels = features.shape[-1]
+    flat = tf.reshape(features, (-1, channels))
+    return tf.matmul(flat, flat, transpose_a=True) / tf.cast(tf.shape(flat)[0], tf.float32)
+
+
+def total_variation(image):
+    return tf.reduce_sum(tf.square(image[:, 1:, :, :] - image[:, :-1, :, :])) + tf.reduce_sum(
+        tf.square(image[:, :, 1:, :] - image[:, :, :-1, :])
+    )
+
+
+def style_targets(network, styles, style_blend, style_layers):
+    """The blended Gram matrices {layer: G / M} of the paintings, each computed whole where memory
+    allows, else in the largest tiles that fit, so that a painting as large as a poster fits too."""
+    grams = [tiled_gram_matrices(network, style, list(style_layers), tile_size(*style.shape[:2])) for style in styles]
+    return {name: tf.add_n([blend * gram[name] for blend, gram in zip(style_blend, grams)]) for name in style_layers}
+
+
+def tiled_gram_matrices(network, image, layers, tile_px, margin_px=64):
+    """The Gram matrices F^T F / M of `image` at `layers`, computed in tiles of at most tile_px.
+
+    Every tile is run with `margin_px` of context around its core, and only the core's feature
+    positions are counted, so each position of the whole feature map is counted once. Cores start and
+    end on multiples of 16 pixels, where the positions of every layer down to conv5_1 line up.
+    """
+    height, width = image.shape[:2]
+    margin_px = -(-margin_px // ALIGN_PX) * ALIGN_PX
+    if max(height, width) <= tile_px:  # one tile: exactly the whole image's Gram matrices
+        core_px = max(height, width)
+    else:
+        core_px = max(ALIGN_PX, (tile_px - 2 * margin_px) // ALIGN_PX * ALIGN_PX)
+    sums = {name: 0.0 for name in layers}
+    for core_top in range(0, height, core_px):
+        for core_left in range(0, width, core_px):
+            core_bottom, core_right = min(core_top + core_px, height), min(core_left + core_px, width)
+            top, left = max(0, core_top - margin_px), max(0, core_left - margin_px)
+            bottom, right = min(height, core_bottom + margin_px), min(width, core_right + margin_px)
+            features = network(tf.constant(image[None, top:bottom, left:right]))
+            for name in layers:
+                stride = layer_stride(name)
+                core = features[name][
+                    0,
+                    (core_top - top) // stride : -(-(core_bottom - top) // stride),
+                    (core_left - left) // stride : -(-(core_right - left) // stride),
+                ]
+                flat = tf.reshape(core, (-1, core.shape[-1]))
+                sums[name] += tf.matmul(flat, flat, transpose_a=True)
+    return {name: sums[name] / float(feature_positions(height, width, layer_stride(name))) for name in layers}
+
+
+def feature_positions(height, width, stride):
+    """M of a layer: its feature map's height x width (SAME pooling rounds up)."""
+    return -(-height // stride) * -(-width // stride)
+
+
+class StyleTransferLoss:
+    """The total loss of an image against one photo's content and the paintings' style targets."""
+
+    def __init__(self, network, content, style_targets, content_layers, style_layers, content_weight, style_weight,
+                 tv_weight):
+        self.network = network
+        self.content_layers, self.style_layers = dict(content_layers), dict(style_layers)
+        self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
+        content_features = network(tf.constant(content[None]))
+        self.content_targets = {name: content_features[name] for name in self.content_layers}
+        self.style_targets = style_targets
+
+    def __call__(self, image):
+        """(content, style, total variation, total) for a (1, height, width, 3) image."""
+        features = self.network(image)
+        content = tf.add_n([weight * 0.5 * tf.reduce_sum(tf.square(features[name] - self.content_targets[name]))
+                            for name, weight in self.content_layers.items()])
+        style = tf.add_n([weight * tf.reduce_sum(tf.square(gram_matrix(features[name]) - self.style_targets[name]))
+                          / (4.0 * features[name].shape[-1] ** 2) for name, weight in self.style_layers.items()])
+        tv = total_variation(image)
+        total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
+        return content, style, tv, total

@@ -1,0 +1,136 @@
+"""The optimization of the generated image: Adam (the original's) or L-BFGS, on any loss. The image is
+the program's only trainable variable; its optimizer state can be taken out and put back, so that a
+run resumes exactly where it was saved."""
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.optimize
+
+from errors import Diverged
+from tf_setup import tf
+
+ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
+OPTIMIZERS = ("adam", "lbfgs")
+
+
+@dataclass
+class Progress:
+    step: int  # optimizer iterations taken so far in this job
+    content_loss: float
+    style_loss: float
+    tv_loss: float
+    total_loss: float
+    step_s: float  # wall time of this iteration
+
+
+class ImageOptimizer:
+    """Runs `optimizer` ("adam" or "lbfgs") on the image from `start_image`, against `loss`: a callable
+    giving (content, style, total variation, total) for a (1, height, width, 3) image.
+
+    A non-finite loss, gradient or image at any step raises Diverged and leaves the image at its last
+    finite value: a step that would break it is never taken.
+    """
+
+    def __init__(self, loss, start_image, optimizer="lbfgs", learning_rate=2.0):
+        self.loss, self.optimizer, self.learning_rate = loss, optimizer, learning_rate
+        self.image = tf.Variable(start_image[None].astype(np.float32), name="image")
+        self.adam_m = tf.Variable(tf.zeros_like(self.image), trainable=False, name="adam_m")
+        self.adam_v = tf.Variable(tf.zeros_like(self.image), trainable=False, name="adam_v")
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.loss_and_gradient = tf.function(self._loss_and_gradient)
+        self.adam_step = tf.function(self._adam_step)
+
+    def state(self):
+        """What a checkpoint must hold to go on exactly from here: numpy arrays and the step."""
+        state = {"image": self.result(), "step": int(self.step)}
+        if self.optimizer == "adam":
+            state.update(adam_m=self.adam_m.numpy(), adam_v=self.adam_v.numpy())
+        return state
+
+    def restore(self, state):
+        self.image.assign(state["image"][None])
+        self.step.assign(int(state["step"]))
+        if "adam_m" in state:
+            self.adam_m.assign(state["adam_m"])
+            self.adam_v.assign(state["adam_v"])
+
+    def result(self):
+        return self.image.numpy()[0]
+
+    def _loss_and_gradient(self):
+        with tf.GradientTape() as tape:
+            losses = self.loss(self.image)
+        return losses, tape.gradient(losses[-1], self.image)
+
+    def _adam_step(self, learning_rate):
+        """One Adam step on the image, kept inside the pixel range, taken only if everything it computes
+        is finite; returns the losses before it and whether it was taken."""
+        losses, gradient = self.loss_and_gradient()
+        t = tf.cast(self.step + 1, tf.float32)
+        m = ADAM_BETA1 * self.adam_m + (1 - ADAM_BETA1) * gradient
+        v = ADAM_BETA2 * self.adam_v + (1 - ADAM_BETA2) * tf.square(gradient)
+        m_hat, v_hat = m / (1 - ADAM_BETA1**t), v / (1 - ADAM_BETA2**t)
+        image = tf.clip_by_value(self.image - learning_rate * m_hat / (tf.sqrt(v_hat) + ADAM_EPSILON), 0.0, 255.0)
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(x)) for x in (losses[-1], m, v, image)])
+        if finite:
+            self.adam_m.assign(m)
+            self.adam_v.assign(v)
+            self.image.assign(image)
+            self.step.assign_add(1)
+        return losses, finite
+
+    def run(self, iterations, on_step):
+        """Optimize until `iterations` iterations have been taken in all (a restored state continues),
+        calling on_step(Progress) after each; whatever on_step raises ends the run at that step."""
+        if self.optimizer == "adam":
+            self._run_adam(iterations, on_step)
+        else:
+            self._run_lbfgs(iterations, on_step)
+
+    def _run_adam(self, iterations, on_step):
+        learning_rate = tf.constant(self.learning_rate, tf.float32)
+        while int(self.step) < iterations:
+            started = time.perf_counter()
+            losses, finite = self.adam_step(learning_rate)
+            if not finite:
+                raise Diverged(int(self.step))
+            on_step(Progress(int(self.step), *[float(x) for x in losses], time.perf_counter() - started))
+
+    def _run_lbfgs(self, iterations, on_step):
+        """One scipy L-BFGS-B run with the pixel range as bounds, driven by the compiled loss and gradient.
+
+        L-BFGS keeps its curvature history in scipy, so a state holds only the image and the step: a
+        resumed run restarts L-BFGS from the saved image. scipy's line search tries points it may not
+        accept, and it returns its last trial point: the image is set back to the last accepted one.
+        """
+        shape, evaluated = self.image.shape, {}
+        accepted = {"x": self.image.numpy(), "started": time.perf_counter()}
+
+        def loss_and_gradient(x):
+            self.image.assign(x.reshape(shape).astype(np.float32))
+            losses, gradient = self.loss_and_gradient()
+            losses, gradient = [float(value) for value in losses], gradient.numpy()
+            if not (all(map(math.isfinite, losses)) and np.isfinite(gradient).all()):
+                raise Diverged(int(self.step))
+            evaluated["losses"] = losses
+            return np.float64(losses[-1]), gradient.ravel().astype(np.float64)
+
+        def callback(intermediate_result):
+            accepted["x"] = intermediate_result.x.reshape(shape).astype(np.float32)
+            self.image.assign(accepted["x"])
+            self.step.assign_add(1)
+            now = time.perf_counter()
+            step_s, accepted["started"] = now - accepted["started"], now
+            on_step(Progress(int(self.step), *evaluated["losses"], step_s))
+
+        remaining = iterations - int(self.step)
+        if remaining <= 0:
+            return
+        try:
+            scipy.optimize.minimize(loss_and_gradient, self.image.numpy().ravel().astype(np.float64), jac=True,
+                                    method="L-BFGS-B", bounds=scipy.optimize.Bounds(0.0, 255.0), callback=callback,
+                                    options={"maxiter": remaining, "maxfun": remaining * 2 + 20})
+        finally:
+            self.image.assign(accepted["x"])
