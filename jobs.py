@@ -83,6 +83,13 @@ def prepare_images(settings, content, styles, size_px):
     return content_gray, styles, lambda image: utils.recombine_colour(image, content)
 
 
+def build_optimizer(settings, network, content, targets, start):
+    """The optimizer of one job's image from `start`, on the loss `settings` describe."""
+    loss = StyleTransferLoss(network, content, targets, settings.content_layers, settings.style_layers,
+                             settings.content_weight, settings.style_weight, settings.tv_weight)
+    return ImageOptimizer(loss, start, settings.optimizer, settings.learning_rate)
+
+
 def stylize(settings, content, styles, network, tile_px, observer=None):
     """The photo `content` painted in the style of `styles` (float32 RGB 0..255 arrays) as `settings`
     say: every pass, coarse to fine, each starting from the previous one's result, in tiles where a
@@ -117,13 +124,11 @@ class Work:
 
     def whole(self, job, content, start):
         """Optimize one image (a pass or a tile) from `start`, or go on from its saved state."""
-        s, saved = self.settings, self.observer.saved_state(job)
+        saved = self.observer.saved_state(job)
         self.observer.job_started(job, saved["step"] if saved else 0)
         if saved and saved.get("finished_at", 0) >= job.iterations:
             return saved["image"]
-        loss = StyleTransferLoss(self.network, content, self.targets(), s.content_layers, s.style_layers,
-                                 s.content_weight, s.style_weight, s.tv_weight)
-        optimizer = ImageOptimizer(loss, start, s.optimizer, s.learning_rate)
+        optimizer = build_optimizer(self.settings, self.network, content, self.targets(), start)
         if saved:
             optimizer.restore(saved)
         optimizer.run(job.iterations, lambda progress: self.observer.step(job, progress, optimizer))
