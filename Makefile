@@ -1,14 +1,19 @@
-# `make demo` paints the bundled photo; `make test` runs the tests. Both set up .venv on first use.
+# `make demo` paints the bundled photo; `make test` runs the tests; `make lint` checks the code with ruff.
+# Each sets up .venv on first use.
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: demo test
+.PHONY: demo test lint
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/python style_transfer.py $(ARGS)
 
 test: $(VENV)/.installed-dev
 	$(VENV)/bin/python -m pytest -q tests $(ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)

@@ -1,6 +1,7 @@
 """The ways a run can end early, each with the exit status the program returns and a message for the
 user. Everything a user can cause is one of these; `style_transfer.main` prints the message as one
 line, a UserError's after "error: "."""
+
 import errno
 
 

@@ -1,4 +1,5 @@
 """Files: written atomically, named safely, identified by content."""
+
 import hashlib
 import os
 import re

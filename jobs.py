@@ -2,13 +2,16 @@
 tile, the tiles of a pass. The work knows nothing of files: it reports to an observer after each step
 and each finished job, and asks it for what an interrupted run left, so that it goes on from there.
 """
+
 import dataclasses
 import functools
 
 import utils
 from losses import StyleTransferLoss, style_targets
 from optimizers import ImageOptimizer
+from tf_setup import resolve_precision
 from tiling import paste, tile_boxes
+from vgg_model import VGG19
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,9 +88,27 @@ def prepare_images(settings, content, styles, size_px):
 
 def build_optimizer(settings, network, content, targets, start):
     """The optimizer of one job's image from `start`, on the loss `settings` describe."""
-    loss = StyleTransferLoss(network, content, targets, settings.content_layers, settings.style_layers,
-                             settings.content_weight, settings.style_weight, settings.tv_weight)
+    loss = StyleTransferLoss(
+        network,
+        content,
+        targets,
+        settings.content_layers,
+        settings.style_layers,
+        settings.content_weight,
+        settings.style_weight,
+        settings.tv_weight,
+    )
     return ImageOptimizer(loss, start, settings.optimizer, settings.learning_rate)
+
+
+def build_network(settings, weights):
+    """VGG19 up to the deepest layer the loss uses, in the precision the settings ask for."""
+    return VGG19(
+        weights,
+        [*settings.content_layers, *settings.style_layers],
+        settings.pooling,
+        resolve_precision(settings.precision),
+    )
 
 
 def stylize(settings, content, styles, network, tile_px, observer=None):
@@ -106,8 +127,9 @@ def stylize(settings, content, styles, network, tile_px, observer=None):
             start = utils.start_image(settings.init, pass_content, pass_styles[0], settings.noise_ratio, settings.seed)
         else:
             start = utils.resize(image, height, width)
-        targets = functools.cache(lambda: style_targets(network, pass_styles, settings.style_blend,
-                                                        settings.style_layers))
+        targets = functools.cache(
+            functools.partial(style_targets, network, pass_styles, settings.style_blend, settings.style_layers)
+        )
         work = Work(settings, network, targets, observer)
         image = work.in_tiles(job, pass_content, start, tile_px) if tiles else work.whole(job, pass_content, start)
     return to_output(image)

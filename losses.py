@@ -12,6 +12,7 @@ same size), so that a painting of any size gives targets on the right scale. Sev
 blend by a weighted sum of their Gram matrices. Total variation is the sum of squared differences
 between neighbouring pixels; it smooths away high-frequency speckle.
 """
+
 from tf_setup import tf
 from tiling import tile_size
 from vgg_model import layer_stride
@@ -79,8 +80,9 @@ def feature_positions(height, width, stride):
 class StyleTransferLoss:
     """The total loss of an image against one photo's content and the paintings' style targets."""
 
-    def __init__(self, network, content, style_targets, content_layers, style_layers, content_weight, style_weight,
-                 tv_weight):
+    def __init__(
+        self, network, content, style_targets, content_layers, style_layers, content_weight, style_weight, tv_weight
+    ):
         self.network = network
         self.content_layers, self.style_layers = dict(content_layers), dict(style_layers)
         self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
@@ -91,10 +93,20 @@ class StyleTransferLoss:
     def __call__(self, image):
         """(content, style, total variation, total) for a (1, height, width, 3) image."""
         features = self.network(image)
-        content = tf.add_n([weight * 0.5 * tf.reduce_sum(tf.square(features[name] - self.content_targets[name]))
-                            for name, weight in self.content_layers.items()])
-        style = tf.add_n([weight * tf.reduce_sum(tf.square(gram_matrix(features[name]) - self.style_targets[name]))
-                          / (4.0 * features[name].shape[-1] ** 2) for name, weight in self.style_layers.items()])
+        content = tf.add_n(
+            [
+                weight * 0.5 * tf.reduce_sum(tf.square(features[name] - self.content_targets[name]))
+                for name, weight in self.content_layers.items()
+            ]
+        )
+        style = tf.add_n(
+            [
+                weight
+                * tf.reduce_sum(tf.square(gram_matrix(features[name]) - self.style_targets[name]))
+                / (4.0 * features[name].shape[-1] ** 2)
+                for name, weight in self.style_layers.items()
+            ]
+        )
         tv = total_variation(image)
         total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
         return content, style, tv, total

@@ -1,6 +1,7 @@
 """The optimization of the generated image: Adam (the original's) or L-BFGS, on any loss. The image is
 the program's only trainable variable; its optimizer state can be taken out and put back, so that a
 run resumes exactly where it was saved."""
+
 import math
 import time
 from dataclasses import dataclass
@@ -121,16 +122,22 @@ class ImageOptimizer:
             accepted["x"] = intermediate_result.x.reshape(shape).astype(np.float32)
             self.image.assign(accepted["x"])
             self.step.assign_add(1)
-            now = time.perf_counter()
-            step_s, accepted["started"] = now - accepted["started"], now
+            step_s = time.perf_counter() - accepted["started"]
             on_step(Progress(int(self.step), *evaluated["losses"], step_s))
+            accepted["started"] = time.perf_counter()  # the observer's own time is no iteration's
 
         remaining = iterations - int(self.step)
         if remaining <= 0:
             return
         try:
-            scipy.optimize.minimize(loss_and_gradient, self.image.numpy().ravel().astype(np.float64), jac=True,
-                                    method="L-BFGS-B", bounds=scipy.optimize.Bounds(0.0, 255.0), callback=callback,
-                                    options={"maxiter": remaining, "maxfun": remaining * 2 + 20})
+            scipy.optimize.minimize(
+                loss_and_gradient,
+                self.image.numpy().ravel().astype(np.float64),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=scipy.optimize.Bounds(0.0, 255.0),
+                callback=callback,
+                options={"maxiter": remaining, "maxfun": remaining * 2 + 20},
+            )
         finally:
             self.image.assign(accepted["x"])

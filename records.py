@@ -1,6 +1,7 @@
 """What a run leaves behind and shows, as the observer of its jobs: progress lines, snapshots,
 checkpoints, the loss log (CSV and TensorBoard), the run's record with its status, and at the end
 the result and a content | style | result sheet. Also the clean stop on Ctrl-C or SIGTERM."""
+
 import csv
 import io
 import platform
@@ -36,8 +37,11 @@ class StopRequest:
         self.signal = signal.Signals(number)
         for other in self.SIGNALS:  # the default action ends the process at once, even inside a TF step
             signal.signal(other, signal.SIG_DFL)
-        print(f"\n{self.signal.name}: stopping after this step (press Ctrl-C again to quit at once)",
-              file=sys.stderr, flush=True)
+        print(
+            f"\n{self.signal.name}: stopping after this step (press Ctrl-C again to quit at once)",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def __exit__(self, *_):
         for number, handler in self.previous.items():
@@ -45,8 +49,13 @@ class StopRequest:
 
 
 def library_versions():
-    return {"python": platform.python_version(), "tensorflow": tf.__version__, "numpy": numpy.__version__,
-            "scipy": scipy.__version__, "opencv": cv2.__version__}
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "opencv": cv2.__version__,
+    }
 
 
 class RunRecorder(Observer):
@@ -59,6 +68,7 @@ class RunRecorder(Observer):
         self.to_output = None
         self.last_saved = None  # (label, step, snapshot path or None) of the newest checkpoint
         self.job_clock = None  # (time the job started, its first step): the progress lines' speed and ETA
+        self.job = None  # the job under way
 
     # --- the record ---------------------------------------------------------------------------------
     def write_record(self, **fields):
@@ -122,11 +132,22 @@ class RunRecorder(Observer):
         # The log rows of this job after its saved state will be done again.
         key = (str(job.pass_index), str(job.tile))
         self.rows = [row for row in self.rows if tuple(row[:2]) != key or int(row[3]) <= step]
-        self.job_clock = (time.perf_counter(), step)
+        self.job_clock, self.job = (time.perf_counter(), step), job
 
     def step(self, job, progress, optimizer):
-        self.rows.append([job.pass_index, job.tile, job.size_px, progress.step, progress.content_loss,
-                          progress.style_loss, progress.tv_loss, progress.total_loss, round(progress.step_s, 4)])
+        self.rows.append(
+            [
+                job.pass_index,
+                job.tile,
+                job.size_px,
+                progress.step,
+                progress.content_loss,
+                progress.style_loss,
+                progress.tv_loss,
+                progress.total_loss,
+                round(progress.step_s, 4),
+            ]
+        )
         with self.summaries.as_default(step=self.global_step(job, progress.step)):
             for key in ("content_loss", "style_loss", "tv_loss", "total_loss"):
                 tf.summary.scalar(f"loss/{key[:-5]}", getattr(progress, key))
@@ -150,17 +171,21 @@ class RunRecorder(Observer):
     def print_progress(self, job, progress):
         started, first_step = self.job_clock
         per_step_s = (time.perf_counter() - started) / max(1, progress.step - first_step)
-        print(f"{job.label}  step {progress.step:5d}/{job.iterations}  content {progress.content_loss:9.3e}  "
-              f"style {progress.style_loss:9.3e}  total {progress.total_loss:9.3e}  {per_step_s:5.2f} s/it  "
-              f"{per_step_s * (job.iterations - progress.step) / 60:5.1f} min left", flush=True)
+        print(
+            f"{job.label}  step {progress.step:5d}/{job.iterations}  content {progress.content_loss:9.3e}  "
+            f"style {progress.style_loss:9.3e}  total {progress.total_loss:9.3e}  {per_step_s:5.2f} s/it  "
+            f"{per_step_s * (job.iterations - progress.step) / 60:5.1f} min left",
+            flush=True,
+        )
 
     def save(self, job, state, snapshot=True):
         """A snapshot (whole passes only), the loss log, then the checkpoint: the log rows of every step
         a checkpoint holds are on disk before it is."""
         path = self.last_saved[2] if self.last_saved else None
         if snapshot and not job.tile:
-            path = self.snapshot(f"{job.size_px}px-step{state['step']:05d}", self.global_step(job, state["step"]),
-                                 state["image"])
+            path = self.snapshot(
+                f"{job.size_px}px-step{state['step']:05d}", self.global_step(job, state["step"]), state["image"]
+            )
         else:
             self._write_rows()
         self.folder.save_state(job, state)
@@ -181,14 +206,20 @@ class RunRecorder(Observer):
         self.write_record(status="stopped")
         status = 128 + self.stop.signal.value
         if self.last_saved is None:
-            return RunStopped(f"stopped at {job.label} before anything was saved; run the same command to start "
-                              "again", status)
+            return RunStopped(
+                f"stopped at {job.label} before anything was saved; run the same command to start again", status
+            )
         return RunStopped(f"stopped: {self.what_was_saved()}. Run the same command again to resume.", status)
 
     def diverged(self, error):
         """The message of a run that diverged, naming only what exists; records the status."""
         self.write_record(status="diverged")
-        return f"error: {error} after step {error.step}; {self.what_was_saved()}. " + (
-            f"Lower --learning-rate (now {self.settings.learning_rate:g}) or the loss weights"
-            if self.settings.optimizer == "adam" else "Lower the loss weights (--style-weight, --content-weight)"
-        ) + ", and start with --fresh"
+        return (
+            f"error: {error} at {self.job.label} after step {error.step}; {self.what_was_saved()}. "
+            + (
+                f"Lower --learning-rate (now {self.settings.learning_rate:g}) or the loss weights"
+                if self.settings.optimizer == "adam"
+                else "Lower the loss weights (--style-weight, --content-weight)"
+            )
+            + ", and start with --fresh"
+        )

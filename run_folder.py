@@ -8,6 +8,7 @@ from which an interrupted run goes on.
         <name>-<label>.png            snapshots, <name>-final.png and <name>-sheet.png
         checkpoints/<job>/state.npz   each job's optimizer state; canvas.npz for a tiled pass
 """
+
 import fcntl
 import hashlib
 import io
@@ -41,8 +42,10 @@ def run_identity(settings, weights_digest):
         "weights": weights_digest,
     }
     digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
-    stems = "-".join(safe_name(os.path.splitext(os.path.basename(path))[0], 24)
-                     for path in [settings.content_image, *settings.style_images])
+    stems = "-".join(
+        safe_name(os.path.splitext(os.path.basename(path))[0], 24)
+        for path in [settings.content_image, *settings.style_images]
+    )
     return f"{stems[:NAME_STEMS_MAX].rstrip('-')}-{digest}", identity
 
 
@@ -70,15 +73,18 @@ class RunFolder:
                 path = make_new_folder(output_dir, name, numbers[-1] + 1 if numbers else 1)
             lock_fd = os.open(os.path.join(path, ".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as error:
-            raise UserError(f"cannot write to output folder {output_dir} ({error.strerror}); "
-                            "choose another with --output-dir") from None
+            raise UserError(
+                f"cannot write to output folder {output_dir} ({error.strerror}); choose another with --output-dir"
+            ) from None
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(lock_fd, 32, 0).decode(errors="replace").strip() or "another process"
             os.close(lock_fd)
-            raise UserError(f"run folder {path} is in use by process {holder}; wait for it to end, "
-                            "or add --fresh to start another run") from None
+            raise UserError(
+                f"run folder {path} is in use by process {holder}; wait for it to end, "
+                "or add --fresh to start another run"
+            ) from None
         os.ftruncate(lock_fd, 0)
         os.pwrite(lock_fd, f"{os.getpid()}\n".encode(), 0)
         folder = cls(path, name, resuming, lock_fd)
@@ -137,8 +143,10 @@ class RunFolder:
         return saved and (saved["canvas"], int(saved["tiles_done"]), int(saved["iterations"]))
 
     def save_canvas(self, job, canvas, tiles_done, iterations):
-        save_npz(self._checkpoint(job.whole_pass, "canvas.npz"), {"canvas": canvas, "tiles_done": tiles_done,
-                                                       "iterations": iterations})
+        save_npz(
+            self._checkpoint(job.whole_pass, "canvas.npz"),
+            {"canvas": canvas, "tiles_done": tiles_done, "iterations": iterations},
+        )
 
 
 def folder_path(output_dir, name, number):

@@ -2,13 +2,25 @@
 
 Edit the settings below, or override any of them with a flag: `python style_transfer.py --help`.
 """
+
 import argparse
 import math
 import os
 import re
 import resource
+import signal
 import sys
 import time
+
+
+def exit_interrupted(*_):
+    """Ctrl-C before the run's own handling is in place (TensorFlow takes seconds to load): nothing to keep."""
+    print("interrupted", file=sys.stderr)
+    os._exit(130)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, exit_interrupted)
 
 # --- Settings: the comment after each is its description in --help ---------------------------------
 CONTENT_IMAGE = "images/cincinnati_bridge.jpg"  # the photo
@@ -39,7 +51,9 @@ TILE_PX = 0  # refine images larger than this in overlapping tiles; 0: the large
 # ----------------------------------------------------------------------------------------------------
 
 from errors import Diverged, ProgramExit, UserError, write_failed  # noqa: E402 (the settings come first)
+from jobs import build_network, stylize  # noqa: E402
 from optimizers import OPTIMIZERS  # noqa: E402
+from records import RunRecorder, StopRequest  # noqa: E402
 from run_folder import INPUT_FILES, RunFolder, run_identity  # noqa: E402
 from tf_setup import PRECISIONS, resolve_precision  # noqa: E402
 from tiling import MIN_TILE_PX, check_memory, tile_size  # noqa: E402
@@ -137,9 +151,13 @@ def parse_args(argv=None):
     described = descriptions()
     for setting, (flag, how) in FLAGS.items():
         default = globals()[setting]
-        parser.add_argument(flag, dest=setting.lower(), **how,
-                            default=list(default.items()) if isinstance(default, dict) else default,
-                            help=f"{described[setting]} (default: {default_text(default)}; {setting})")
+        parser.add_argument(
+            flag,
+            dest=setting.lower(),
+            **how,
+            default=list(default.items()) if isinstance(default, dict) else default,
+            help=f"{described[setting]} (default: {default_text(default)}; {setting})",
+        )
     parser.add_argument("--fresh", action="store_true", help="start a new run folder instead of resuming the last one")
     settings = parser.parse_args(argv)
     try:
@@ -190,7 +208,7 @@ def main(argv=None):
     except OSError as error:  # a write that failed where no message was prepared for it
         print(f"error: {write_failed(error)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # before the run's own Ctrl-C handling was in place, or after it
+    except KeyboardInterrupt:  # in a caller's process, where exit_interrupted is not the handler
         print("interrupted", file=sys.stderr)
         return 130
     return 0
@@ -202,15 +220,11 @@ def run(settings):
     styles = [load_image(path) for path in settings.style_images]
     if settings.init not in START_IMAGES:
         load_image(settings.init)  # refused now if it cannot be read, not when the first pass starts
-    weights = load_weights(settings.weights_file)
-    settings.precision = resolve_precision(settings.precision)  # the run's identity and record name what ran
     tile = settings.tile_px or tile_size(*fit_long_side(content.shape, settings.size_px))
     check_memory(content.shape, [style.shape for style in styles], settings.size_px, settings.style_scale, tile)
+    weights = load_weights(settings.weights_file)
+    settings.precision = resolve_precision(settings.precision)  # the run's identity and record name what ran
     name, identity = run_identity(settings, weights.digest())
-
-    from jobs import stylize  # TensorFlow's part of the program, once every input is known to be good
-    from records import RunRecorder, StopRequest
-    from vgg_model import VGG19
 
     with RunFolder.open(settings.output_dir, name, settings.fresh) as folder, StopRequest() as stop:
         print(f"run folder: {folder.path}")
@@ -219,8 +233,7 @@ def run(settings):
         recorder = RunRecorder(folder, settings, dict(inputs, **identity), stop)
         record = {"weights_source": weights.source, "weights_sha256": weights.sha256, "tile_px": tile}
         recorder.write_record(**record, iterations=settings.iterations, status="running")
-        network = VGG19(weights, [*settings.content_layers, *settings.style_layers], settings.pooling,
-                        settings.precision)
+        network = build_network(settings, weights)
         started = time.perf_counter()
         try:
             picture = stylize(settings, content, styles, network, tile, recorder)
@@ -241,8 +254,10 @@ def plan_resumed_run(settings, record, tile):
     asked = settings.iterations
     settings.iterations = [*record["iterations"][:-1], asked[-1]]
     if settings.iterations != asked:
-        print(f"resuming: the passes before the last keep their {' '.join(map(str, record['iterations'][:-1]))} "
-              f"iterations; the last pass runs to {asked[-1]}")
+        print(
+            f"resuming: the passes before the last keep their {' '.join(map(str, record['iterations'][:-1]))} "
+            f"iterations; the last pass runs to {asked[-1]}"
+        )
     if record["tile_px"] != tile:
         print(f"resuming with the run's own tiles of {record['tile_px']} px")
     return record["tile_px"]

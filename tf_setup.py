@@ -8,6 +8,7 @@ TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 and the like; on 
 older Intel) it would use Eigen, whose step is slower (benchmarks/README.md). The variable acts only
 before TensorFlow's first import; a value the user set wins.
 """
+
 import functools
 import os
 
@@ -15,8 +16,9 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 @functools.cache
-def _import_tensorflow():
-    """Import TensorFlow without the C++ log lines that bypass TF_CPP_MIN_LOG_LEVEL."""
+def load_tensorflow():
+    """Import TensorFlow (once) without the C++ log lines that bypass TF_CPP_MIN_LOG_LEVEL; `tf` calls
+    this on first use, a caller that wants the seconds it takes spent now calls it itself."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     stderr_fd = os.dup(2)
@@ -35,7 +37,7 @@ def _import_tensorflow():
 
 class _TensorFlowOnFirstUse:
     def __getattr__(self, name):
-        return getattr(_import_tensorflow(), name)
+        return getattr(load_tensorflow(), name)
 
 
 tf = _TensorFlowOnFirstUse()
@@ -43,7 +45,7 @@ tf = _TensorFlowOnFirstUse()
 
 def onednn_enabled():
     """Whether TensorFlow runs its CPU kernels through oneDNN in this process (it decides at import)."""
-    _import_tensorflow()
+    load_tensorflow()
     from tensorflow.python.util import _pywrap_util_port  # TensorFlow's own flag; there is no public API
 
     return _pywrap_util_port.IsMklEnabled()

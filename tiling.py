@@ -5,6 +5,7 @@ Memory of one optimization step grows with the pixel count, so a poster is refin
 each tile starting from the current canvas (so it sees its already-refined neighbours in the overlap)
 and pasted back with weights that ramp linearly across the overlap.
 """
+
 import os
 
 import numpy as np
@@ -25,8 +26,11 @@ def tile_starts(length, tile, overlap):
 
 def tile_boxes(height, width, tile_px, overlap_px):
     """(top, left, bottom, right) of each tile, row by row."""
-    return [(top, left, min(top + tile_px, height), min(left + tile_px, width))
-            for top in tile_starts(height, tile_px, overlap_px) for left in tile_starts(width, tile_px, overlap_px)]
+    return [
+        (top, left, min(top + tile_px, height), min(left + tile_px, width))
+        for top in tile_starts(height, tile_px, overlap_px)
+        for left in tile_starts(width, tile_px, overlap_px)
+    ]
 
 
 def feather(box, shape, overlap_px):
@@ -42,7 +46,7 @@ def feather(box, shape, overlap_px):
         if span and low_edge_inside:
             weights[:span] = rising
         if span and high_edge_inside:
-            weights[length - span:] = rising[::-1]
+            weights[length - span :] = rising[::-1]
         return weights
 
     rows = ramp(bottom - top, top > 0, bottom < height)
@@ -92,8 +96,11 @@ def available_memory_bytes():
 
 
 def peak_memory_bytes(height, width, tile_px, style_pixels=0):
-    return (PEAK_BASE_BYTES + PEAK_BYTES_PER_PIXEL * min(height, tile_px) * min(width, tile_px)
-            + IMAGE_BYTES_PER_PIXEL * (height * width + style_pixels))
+    return (
+        PEAK_BASE_BYTES
+        + PEAK_BYTES_PER_PIXEL * min(height, tile_px) * min(width, tile_px)
+        + IMAGE_BYTES_PER_PIXEL * (height * width + style_pixels)
+    )
 
 
 def largest_tile_px():
@@ -102,8 +109,10 @@ def largest_tile_px():
     budget = TILE_BUDGET_SHARE * total_memory_bytes()
     smallest = peak_memory_bytes(MIN_TILE_PX, MIN_TILE_PX, MIN_TILE_PX)
     if budget < smallest:
-        raise TooLargeError(f"this machine has {total_memory_bytes() / 2**30:.1f} GiB of memory; a run needs at "
-                            f"least {smallest / TILE_BUDGET_SHARE / 2**30:.1f} GiB")
+        raise TooLargeError(
+            f"this machine has {total_memory_bytes() / 2**30:.1f} GiB of memory; a run needs at "
+            f"least {smallest / TILE_BUDGET_SHARE / 2**30:.1f} GiB"
+        )
     side_px = int(((budget - PEAK_BASE_BYTES) / PEAK_BYTES_PER_PIXEL) ** 0.5)
     return max(MIN_TILE_PX, side_px // 256 * 256 or side_px)
 

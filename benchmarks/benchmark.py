@@ -6,9 +6,12 @@ start-up time, and time to quality. Prints a markdown table and writes it to ben
 
 Sizes are the long side of the result; the bundled photo's aspect ratio is kept, as style_transfer.py
 does (512 px is 512x375). Every measurement runs in a worker process of its own (this script, started
-with --worker), so that each starts with a fresh TensorFlow and its peak memory is its own. See
+with --worker), so that each starts with a fresh TensorFlow and its peak memory is its own. What runs
+is the program's own API, as a user's run drives it: whole runs through jobs.stylize with observers
+of this script's own, and single steps through the builders jobs.stylize uses. See
 benchmarks/README.md for what each number means.
 """
+
 import argparse
 import json
 import os
@@ -22,6 +25,8 @@ from datetime import datetime, timezone
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+import jobs  # noqa: E402 (TensorFlow itself is imported on first use, only in the workers)
+
 CONTENT_IMAGE = os.path.join(REPO, "images", "cincinnati_bridge.jpg")
 STYLE_IMAGE = os.path.join(REPO, "images", "starry_night.jpg")
 RESULTS_PATH = os.path.join(REPO, "benchmarks", "RESULTS.md")
@@ -33,47 +38,60 @@ REFERENCE_ITERATIONS = 300
 
 # --- What is run: the program's own step, and the tutorial's ---------------------------------------
 
+
 def project_settings(size_px, *flags):
-    """style_transfer.py's settings for a single pass at size_px, parsed by its own parser, so that
-    losses, layers, start image and seed are the program's defaults; flags change them (Adam at the
-    original's learning rate unless they say otherwise)."""
+    """style_transfer.py's settings at size_px, parsed by its own parser and with the precision
+    resolved as style_transfer.run resolves it, so that losses, layers, start image and seed are the
+    program's defaults; flags change them."""
     import style_transfer
-    return style_transfer.parse_args(["--content", CONTENT_IMAGE, "--style", STYLE_IMAGE, "--size", str(size_px),
-                                      "--scales", "1", "--optimizer", "adam",
-                                      "--learning-rate", str(REFERENCE_LEARNING_RATE), *flags])
+    from tf_setup import resolve_precision
+
+    settings = style_transfer.parse_args(
+        ["--content", CONTENT_IMAGE, "--style", STYLE_IMAGE, "--size", str(size_px), *flags]
+    )
+    settings.precision = resolve_precision(settings.precision)
+    return settings
 
 
-class Problem:
-    """The images, network and style targets of one run at one size, prepared as runner.py prepares
-    them; stylizer() gives a fresh Stylizer at the start image (or at the image it is given)."""
-
-    def __init__(self, size_px, weights, *flags):
-        from runner import prepare_images
-        from stylize import style_targets
-        from utils import load_image, start_image
-        from vgg_model import VGG19, tile_size
-        self.settings = s = project_settings(size_px, *flags)
-        self.content, self.styles, _ = prepare_images(s, load_image(s.content_image),
-                                                      [load_image(path) for path in s.style_images], size_px)
-        self.weights = weights
-        self.network = VGG19(weights, [*s.content_layers, *s.style_layers], s.pooling, s.precision)
-        self.style_targets = style_targets(self.network, self.styles, s.style_blend, s.style_layers,
-                                           tile_size(*self.content.shape[:2]))
-        self.start_image = start_image(s.init, self.content, self.styles[0], s.noise_ratio, s.seed)
-
-    def stylizer(self, start_image=None):
-        from stylize import Stylizer
-        s = self.settings
-        return Stylizer(network=self.network, content=self.content, style_targets=self.style_targets,
-                        start_image=self.start_image if start_image is None else start_image,
-                        content_layers=s.content_layers, style_layers=s.style_layers,
-                        content_weight=s.content_weight, style_weight=s.style_weight, tv_weight=s.tv_weight)
+# The step the speed and memory workers time: one pass of Adam at the original's learning rate.
+STEP_FLAGS = ("--scales", "1", "--optimizer", "adam", "--learning-rate", str(REFERENCE_LEARNING_RATE))
 
 
-def timed_adam_iterations(stylizer, count, learning_rate):
-    """Seconds of each of `count` more Adam iterations, as Stylizer.run reports them to runner.py."""
+def load_inputs(settings):
+    """The photo and the paintings, read as style_transfer.run reads them."""
+    from utils import load_image
+
+    return load_image(settings.content_image), [load_image(path) for path in settings.style_images]
+
+
+def build_network(settings, weights):
+    from vgg_model import VGG19
+
+    return VGG19(weights, [*settings.content_layers, *settings.style_layers], settings.pooling, settings.precision)
+
+
+def pass_images(settings):
+    """(content, styles, start image) of a one-pass run's only pass, as jobs.stylize makes them."""
+    from utils import start_image
+
+    content, styles, _ = jobs.prepare_images(settings, *load_inputs(settings), settings.size_px)
+    return content, styles, start_image(settings.init, content, styles[0], settings.noise_ratio, settings.seed)
+
+
+def build_job(settings, weights, content, styles, start):
+    """The optimizer of a one-pass run's only job, built by the builders jobs.stylize uses."""
+    from losses import style_targets
+
+    network = build_network(settings, weights)
+    targets = style_targets(network, styles, settings.style_blend, settings.style_layers)
+    return jobs.build_optimizer(settings, network, content, targets, start)
+
+
+def timed_iterations(optimizer, count):
+    """Seconds of each of `count` more iterations, as optimizer.run reports them to a run's observer
+    (Progress.step_s)."""
     step_s = []
-    stylizer.run("adam", int(stylizer.step) + count, learning_rate, lambda progress: step_s.append(progress.step_s))
+    optimizer.run(int(optimizer.step) + count, lambda progress: step_s.append(progress.step_s))
     return step_s
 
 
@@ -85,24 +103,26 @@ class TutorialBaseline:
     lives in 0..1, the network is Keras' own, with max pooling, and total variation is the tutorial's
     tf.image.total_variation; only its time is compared, never its loss."""
 
-    def __init__(self, problem):
-        from vgg_model import import_tensorflow
-        tf = self.tf = import_tensorflow()  # the same oneDNN setting as the program's step
-        s = problem.settings
+    def __init__(self, settings, weights, content, styles, start_image):
+        from tf_setup import tf  # the same oneDNN setting as the program's step
+
+        self.tf = tf
+        s = settings
         vgg = tf.keras.applications.VGG19(include_top=False, weights=None)
-        for name, kernel in problem.weights.kernels.items():
+        for name, kernel in weights.kernels.items():
             if name == "conv1_1":
                 kernel = kernel[:, :, ::-1, :]  # preprocess_input hands Keras' network BGR
-            vgg.get_layer(keras_layer(name)).set_weights([kernel, problem.weights.biases[name]])
+            vgg.get_layer(keras_layer(name)).set_weights([kernel, weights.biases[name]])
         vgg.trainable = False
         self.style_layers, self.content_layers = list(s.style_layers), list(s.content_layers)
-        self.model = tf.keras.Model(vgg.input, [vgg.get_layer(keras_layer(name)).output
-                                                for name in self.style_layers + self.content_layers])
-        self.style_targets = self.extract(tf.constant(problem.styles[0][None] / 255.0))[0]  # the first painting
-        self.content_targets = self.extract(tf.constant(problem.content[None] / 255.0))[1]
+        self.model = tf.keras.Model(
+            vgg.input, [vgg.get_layer(keras_layer(name)).output for name in self.style_layers + self.content_layers]
+        )
+        self.style_targets = self.extract(tf.constant(styles[0][None] / 255.0))[0]  # the first painting
+        self.content_targets = self.extract(tf.constant(content[None] / 255.0))[1]
         self.style_weights, self.content_weights = list(s.style_layers.values()), list(s.content_layers.values())
         self.settings = s
-        self.image = tf.Variable(problem.start_image[None] / 255.0, dtype=tf.float32)
+        self.image = tf.Variable(start_image[None] / 255.0, dtype=tf.float32)
         self.optimizer = tf.keras.optimizers.Adam(learning_rate=s.learning_rate / 255.0)
         self.compiled_train_step = tf.function(self.train_step)
 
@@ -114,17 +134,27 @@ class TutorialBaseline:
     def extract(self, image):
         """(Gram matrices of the style layers, features of the content layers) of a 0..1 image."""
         outputs = self.model(self.tf.keras.applications.vgg19.preprocess_input(image * 255.0))
-        return ([self.gram_matrix(output) for output in outputs[:len(self.style_layers)]],
-                outputs[len(self.style_layers):])
+        return (
+            [self.gram_matrix(output) for output in outputs[: len(self.style_layers)]],
+            outputs[len(self.style_layers) :],
+        )
 
     def train_step(self):
         tf, s = self.tf, self.settings
         with tf.GradientTape() as tape:
             grams, features = self.extract(self.image)
-            style = tf.add_n([w * tf.reduce_sum((g - t) ** 2) / (4.0 * g.shape[-1] ** 2)
-                              for w, g, t in zip(self.style_weights, grams, self.style_targets)])
-            content = tf.add_n([w * 0.5 * tf.reduce_sum((f - t) ** 2)
-                                for w, f, t in zip(self.content_weights, features, self.content_targets)])
+            style = tf.add_n(
+                [
+                    w * tf.reduce_sum((g - t) ** 2) / (4.0 * g.shape[-1] ** 2)
+                    for w, g, t in zip(self.style_weights, grams, self.style_targets)
+                ]
+            )
+            content = tf.add_n(
+                [
+                    w * 0.5 * tf.reduce_sum((f - t) ** 2)
+                    for w, f, t in zip(self.content_weights, features, self.content_targets)
+                ]
+            )
             tv = tf.reduce_sum(tf.image.total_variation(self.image * 255.0))
             loss = s.content_weight * content + s.style_weight * style + s.tv_weight * tv
         gradient = tape.gradient(loss, self.image)
@@ -149,28 +179,59 @@ def keras_layer(name):
 
 # --- Time to quality ---------------------------------------------------------------------------------
 
-# The original: Adam at learning rate 2, one pass, float32, REFERENCE_ITERATIONS iterations.
-REFERENCE_FLAGS = ("--precision", "float32")
+ENOUGH_ITERATIONS = 100_000  # an iteration count that no time budget here reaches
 
+
+def reference_flags(iterations):
+    """The original: Adam at learning rate 2, float32, one pass of `iterations` iterations."""
+    return (
+        "--optimizer",
+        "adam",
+        "--learning-rate",
+        str(REFERENCE_LEARNING_RATE),
+        "--precision",
+        "float32",
+        "--scales",
+        "1",
+        "--iterations",
+        str(iterations),
+    )
+
+
+def one_pass():
+    """Flags of a run in one pass at full size, which only its time budget ends."""
+    return ("--scales", "1", "--iterations", str(ENOUGH_ITERATIONS))
+
+
+def half_size_first(size_px, coarse_iterations):
+    """Flags of a run of coarse_iterations at half size, then the full size until its time budget ends it."""
+    return (
+        "--scales",
+        str(round(size_px / 2)),
+        str(size_px),
+        "--iterations",
+        str(coarse_iterations),
+        str(ENOUGH_ITERATIONS),
+    )
 
 
 def quality_settings(size_px):
-    """Our settings whose time to the original's loss is measured: (label, style_transfer.py flags,
-    iterations of a first pass at half the size, 0 for none). Flags not given are the program's defaults."""
+    """Our settings whose time to the original's loss is measured: (label, style_transfer.py flags).
+    Flags not given are the program's defaults."""
     import style_transfer
+
     default_coarse = style_transfer.parse_args(["--size", str(size_px)]).iterations[0]  # two passes by default
     return [
-        ("Adam, learning rate 2", (), 0),
-        ("Adam, learning rate 8", ("--learning-rate", "8"), 0),
-        ("L-BFGS", ("--optimizer", "lbfgs", "--precision", "float32"), 0),
-        ("L-BFGS", ("--optimizer", "lbfgs"), 0),
-        (f"L-BFGS, {default_coarse} iterations at half size first: the defaults", ("--optimizer", "lbfgs"),
-         default_coarse),
-        ("L-BFGS, 200 iterations at half size first", ("--optimizer", "lbfgs"), 200),
+        ("Adam, learning rate 2", ("--optimizer", "adam", "--learning-rate", "2", *one_pass())),
+        ("Adam, learning rate 8", ("--optimizer", "adam", "--learning-rate", "8", *one_pass())),
+        ("L-BFGS", ("--optimizer", "lbfgs", "--precision", "float32", *one_pass())),
+        ("L-BFGS", ("--optimizer", "lbfgs", *one_pass())),
+        (
+            f"L-BFGS, {default_coarse} iterations at half size first: the defaults",
+            ("--optimizer", "lbfgs", *half_size_first(size_px, default_coarse)),
+        ),
+        ("L-BFGS, 200 iterations at half size first", ("--optimizer", "lbfgs", *half_size_first(size_px, 200))),
     ]
-
-
-ENOUGH_ITERATIONS = 100_000  # an iteration count that no time budget here reaches
 
 
 class Clock:
@@ -190,50 +251,88 @@ class Clock:
             self.paused_s += time.perf_counter() - started
 
 
-def run_setting(size_px, weights, flags, coarse_iterations, on_step):
-    """Run one setting from the start image, optimizer and precision as its flags say: first
-    coarse_iterations at half size (if any), upsampled, then the full size until on_step raises
-    StopIteration. on_step(progress, stylizer) sees only the full-size pass."""
-    from utils import resize
-    start = None
-    if coarse_iterations:
-        coarse = Problem(round(size_px / 2), weights, *flags)
-        stylizer = coarse.stylizer()
-        stylizer.run(coarse.settings.optimizer, coarse_iterations, coarse.settings.learning_rate, lambda _: None)
-        start = stylizer.result()
-    problem = Problem(size_px, weights, *flags)
-    if start is not None:
-        start = resize(start, *problem.content.shape[:2])
-    stylizer = problem.stylizer(start)
-    stylizer.run(problem.settings.optimizer, ENOUGH_ITERATIONS, problem.settings.learning_rate,
-                 lambda progress: on_step(progress, stylizer))
-    return problem.settings
+def stylize(settings, weights, observer):
+    """A user's run of `settings` less its run folder: jobs.stylize on the bundled images, with the
+    tile size style_transfer.run picks and a network built here, reporting to `observer`."""
+    from tiling import tile_size
+    from utils import fit_long_side
+
+    content, styles = load_inputs(settings)
+    tile_px = settings.tile_px or tile_size(*fit_long_side(content.shape, settings.size_px))
+    return jobs.stylize(settings, content, styles, build_network(settings, weights), tile_px, observer)
 
 
-def time_to_quality(size_px, weights, flags, coarse_iterations, judge, target_loss, budget_s):
-    """Run one setting for budget_s seconds of wall time. Its loss is judged by `judge` (the float32
-    total loss of an image, against float32 targets), so that every setting is held to the same
-    measure whatever its own precision; the judging is not timed. Returns when it first reached
-    target_loss (seconds, iterations of the full-size pass) and its judged loss when the budget ran out."""
-    clock, outcome, last = Clock(), {"reached_s": None, "reached_iterations": None}, {}
+class _BudgetSpent(Exception):
+    """How a TimeToQuality observer ends its run when the time budget is spent."""
 
-    def on_step(progress, stylizer):
-        last["stylizer"] = stylizer
+
+class ReferenceObserver(jobs.Observer):
+    """Keeps the reference run's last loss, its wall time since the observer was made, and its job and
+    optimizer (whose loss, float32 against float32 targets, is the judge of every setting)."""
+
+    def __init__(self):
+        self.clock = Clock()
+
+    def step(self, job, progress, optimizer):
+        self.loss, self.elapsed_s, self.job, self.optimizer = (
+            progress.total_loss,
+            self.clock.elapsed_s(),
+            job,
+            optimizer,
+        )
+
+
+class TimeToQuality(jobs.Observer):
+    """Watches a run's full-size pass: when its loss, judged by `judge` (the clock paused), first
+    reached target_loss, and the judged loss when budget_s of wall time since the observer was made
+    are spent, at which point it ends the run. Earlier passes run as they would."""
+
+    def __init__(self, judge, target_loss, budget_s):
+        self.clock, self.judge, self.target_loss, self.budget_s = Clock(), judge, target_loss, budget_s
+        self.reached_s = self.reached_iterations = self.loss_at_budget = self.optimizer = None
+
+    def judged(self, optimizer):
+        return self.clock.pause(lambda: self.judge(optimizer.result()))
+
+    def step(self, job, progress, optimizer):
+        if job.pass_index < job.passes:
+            return
+        if job.tiles:
+            raise ValueError("time to quality judges whole images: the full-size pass must not be tiled")
+        self.optimizer = optimizer
         # The setting's own loss is close to the judged one (within 1 % in bfloat16): judge only near the target.
-        if outcome["reached_s"] is None and progress.total_loss <= 1.02 * target_loss:
-            if clock.pause(lambda: judge(stylizer.result())) <= target_loss:
-                outcome.update(reached_s=clock.elapsed_s(), reached_iterations=progress.step)
-        if clock.elapsed_s() >= budget_s:
-            outcome["loss_at_budget"] = clock.pause(lambda: judge(stylizer.result()))
-            raise StopIteration
+        if self.reached_s is None and progress.total_loss <= 1.02 * self.target_loss:
+            if self.judged(optimizer) <= self.target_loss:
+                self.reached_s, self.reached_iterations = self.clock.elapsed_s(), progress.step
+        if self.clock.elapsed_s() >= self.budget_s:
+            self.loss_at_budget = self.judged(optimizer)
+            raise _BudgetSpent
 
-    settings = run_setting(size_px, weights, flags, coarse_iterations, on_step)
-    if "loss_at_budget" not in outcome:  # L-BFGS converged before the budget ran out
-        outcome["loss_at_budget"] = judge(last["stylizer"].result())
-    return dict(outcome, precision=settings.precision)
+
+def time_to_quality(size_px, weights, flags, judge, target_loss, budget_s):
+    """Run one setting (style_transfer.py's flags at size_px) for budget_s seconds of wall time, its
+    building included. Its loss is judged by `judge` (the float32 total loss of an image, against
+    float32 targets), so that every setting is held to the same measure whatever its own precision;
+    the judging is not timed. Returns when it first reached target_loss (seconds, iterations of the
+    full-size pass) and its judged loss when the budget ran out."""
+    observer = TimeToQuality(judge, target_loss, budget_s)
+    settings = project_settings(size_px, *flags)
+    try:
+        stylize(settings, weights, observer)
+    except _BudgetSpent:
+        pass
+    else:  # L-BFGS converged before the budget ran out
+        observer.loss_at_budget = judge(observer.optimizer.result())
+    return {
+        "reached_s": observer.reached_s,
+        "reached_iterations": observer.reached_iterations,
+        "loss_at_budget": observer.loss_at_budget,
+        "precision": settings.precision,
+    }
 
 
 # --- Workers: each runs in a fresh process and prints one JSON line -----------------------------------
+
 
 def peak_resident_bytes():
     """VmHWM: the most resident memory this process has held."""
@@ -245,50 +344,66 @@ def speed_worker(size_px, rounds, iterations_per_round):
     """Seconds per iteration of our step (in the precision the program picks, and in float32 if that is
     another) and of the baseline's, taken in alternating rounds so that a change in the machine's
     speed during the run slows all alike."""
-    from vgg_model import load_weights, onednn_enabled
+    from tf_setup import onednn_enabled
+    from weights import load_weights
+
     weights = load_weights(log=lambda *_: None)
-    problem = Problem(size_px, weights)
-    baseline = TutorialBaseline(problem)
-    learning_rate = problem.settings.learning_rate
-    ours = problem.stylizer()
-    steps = {"ours": lambda count: timed_adam_iterations(ours, count, learning_rate)}
-    if problem.settings.precision != "float32":
-        exact = Problem(size_px, weights, "--precision", "float32").stylizer()
-        steps["ours, float32"] = lambda count: timed_adam_iterations(exact, count, learning_rate)
+    settings = project_settings(size_px, *STEP_FLAGS)
+    content, styles, start = pass_images(settings)
+    ours = build_job(settings, weights, content, styles, start)
+    baseline = TutorialBaseline(settings, weights, content, styles, start)
+    steps = {"ours": lambda count: timed_iterations(ours, count)}
+    if settings.precision != "float32":
+        exact = build_job(
+            project_settings(size_px, *STEP_FLAGS, "--precision", "float32"), weights, content, styles, start
+        )
+        steps["ours, float32"] = lambda count: timed_iterations(exact, count)
     steps["baseline"] = baseline.timed_iterations
     first_s = {name: step(1)[0] for name, step in steps.items()}  # tracing and compiling
     step_s = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():
             step_s[name] += step(iterations_per_round)
-    height, width = problem.content.shape[:2]
-    return {"height": height, "width": width, "first_s": first_s, "step_s": step_s,
-            "precision": problem.settings.precision, "tensorflow": baseline.tf.__version__,
-            "onednn": onednn_enabled()}
+    height, width = content.shape[:2]
+    return {
+        "height": height,
+        "width": width,
+        "first_s": first_s,
+        "step_s": step_s,
+        "precision": settings.precision,
+        "tensorflow": baseline.tf.__version__,
+        "onednn": onednn_enabled(),
+    }
 
 
 def memory_worker(size_px, iterations, implementation, process_started):
     """Peak resident memory of `iterations` steps of one implementation alone, and the moments (on
     the system-wide monotonic clock, so comparable with the parent's) at which start-up stages ended."""
     import importlib
-    for module in ("vgg_model", "stylize", "runner"):  # TensorFlow comes in through vgg_model, as in the program
+
+    for module in ("style_transfer", "records"):  # the modules a run imports (jobs came in with this script)
         importlib.import_module(module)
+    from tf_setup import onednn_enabled
+
+    onednn_enabled()  # TensorFlow comes in on first use; a run's first is resolving --precision auto
     moments = {"imported": time.monotonic()}
-    from vgg_model import load_weights
+    from weights import load_weights
+
     weights = load_weights(log=lambda *_: None)
     moments["weights_loaded"] = time.monotonic()
-    problem = Problem(size_px, weights)
+    settings = project_settings(size_px, *STEP_FLAGS)
+    content, styles, start = pass_images(settings)
     if implementation == "ours":
-        stylizer = problem.stylizer()
+        optimizer = build_job(settings, weights, content, styles, start)
         moments["built"] = time.monotonic()
-        timed_adam_iterations(stylizer, 1, problem.settings.learning_rate)
+        timed_iterations(optimizer, 1)
         moments["first_iteration"] = time.monotonic()
-        timed_adam_iterations(stylizer, iterations - 1, problem.settings.learning_rate)
+        timed_iterations(optimizer, iterations - 1)
     else:
-        baseline = TutorialBaseline(problem)
+        baseline = TutorialBaseline(settings, weights, content, styles, start)
         moments["built"] = time.monotonic()
         baseline.timed_iterations(iterations)
-    height, width = problem.content.shape[:2]
+    height, width = content.shape[:2]
     stages_s = {stage: moment - process_started for stage, moment in moments.items()}
     return {"height": height, "width": width, "peak_bytes": peak_resident_bytes(), "stages_s": stages_s}
 
@@ -296,29 +411,30 @@ def memory_worker(size_px, iterations, implementation, process_started):
 def quality_worker(size_px, reference_iterations, budget_ratio):
     """The original's loss after reference_iterations, then each of our settings run for budget_ratio
     times the original's time: when it reached that loss, and the loss it had when the time ran out."""
-    from vgg_model import load_weights
+    from tf_setup import onednn_enabled, tf
+    from weights import load_weights
+
     weights = load_weights(log=lambda *_: None)
-    clock, reference = Clock(), {}
+    onednn_enabled()  # TensorFlow imported before any clock starts, as in a run (by --precision auto)
+    reference = ReferenceObserver()
+    stylize(project_settings(size_px, *reference_flags(reference_iterations)), weights, reference)
+    total_loss = tf.function(lambda image: reference.optimizer.loss(image)[-1])
 
-    def on_reference_step(progress, stylizer):
-        reference.update(loss=progress.total_loss, elapsed_s=clock.elapsed_s(), stylizer=stylizer)
-        if progress.step >= reference_iterations:
-            raise StopIteration
+    def judge(image):
+        return float(total_loss(tf.constant(image[None])))
 
-    run_setting(size_px, weights, REFERENCE_FLAGS, 0, on_reference_step)
-    judging = reference.pop("stylizer")
-
-    from stylize import tf
-    total_loss = tf.function(lambda image: judging.losses(image)[-1])
-    judge = lambda image: float(total_loss(tf.constant(image[None])))
-
-    budget_s = reference["elapsed_s"] * budget_ratio
-    rows = []
-    for label, flags, coarse_iterations in quality_settings(size_px):
-        outcome = time_to_quality(size_px, weights, flags, coarse_iterations, judge, reference["loss"], budget_s)
-        rows.append(dict(outcome, label=label))
-    height, width = judging.image.shape[1:3]
-    return {"height": height, "width": width, "reference": reference, "budget_s": budget_s, "rows": rows}
+    budget_s = reference.elapsed_s * budget_ratio
+    rows = [
+        dict(time_to_quality(size_px, weights, flags, judge, reference.loss, budget_s), label=label)
+        for label, flags in quality_settings(size_px)
+    ]
+    return {
+        "height": reference.job.height,
+        "width": reference.job.width,
+        "reference": {"loss": reference.loss, "elapsed_s": reference.elapsed_s},
+        "budget_s": budget_s,
+        "rows": rows,
+    }
 
 
 WORKERS = {"speed": speed_worker, "memory": memory_worker, "quality": quality_worker}
@@ -329,8 +445,12 @@ def run_worker(kind, **arguments):
     started = time.monotonic()
     if kind == "memory":
         arguments["process_started"] = started
-    result = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", kind, json.dumps(arguments)],
-                            stdout=subprocess.PIPE, text=True, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--worker", kind, json.dumps(arguments)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     if result.returncode != 0:
         sys.exit(f"benchmark: the {kind} worker {arguments} failed with exit status {result.returncode}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -338,14 +458,17 @@ def run_worker(kind, **arguments):
 
 # --- The report -----------------------------------------------------------------------------------------
 
+
 def machine_description(speed):
     """CPU, memory and software, the last two as a worker saw them (this process never loads TensorFlow)."""
     with open("/proc/cpuinfo") as f:
         cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), platform.machine())
     onednn = "on" if speed["onednn"] else "off"
     bfloat16 = "native" if speed["precision"] == "bfloat16" else "not native"
-    return (f"{cpu}, {os.cpu_count()} logical CPUs (bfloat16 {bfloat16}), {total_memory_bytes() / 2**30:.1f} GiB; "
-            f"Python {platform.python_version()}, TensorFlow {speed['tensorflow']}, oneDNN {onednn}")
+    return (
+        f"{cpu}, {os.cpu_count()} logical CPUs (bfloat16 {bfloat16}), {total_memory_bytes() / 2**30:.1f} GiB; "
+        f"Python {platform.python_version()}, TensorFlow {speed['tensorflow']}, oneDNN {onednn}"
+    )
 
 
 def total_memory_bytes():
@@ -357,11 +480,16 @@ def load_average():
 
 
 def load_note(at_start, at_end):
-    note = f"Load average (1 min) at start {at_start:.1f}, at end {at_end:.1f}; the benchmark itself adds up to {os.cpu_count()}."
+    note = (
+        f"Load average (1 min) at start {at_start:.1f}, at end {at_end:.1f}; "
+        f"the benchmark itself adds up to {os.cpu_count()}."
+    )
     if at_start < 0.5:
         return note + " The machine was otherwise idle at the start."
-    return note + (" Other processes shared the CPUs: the seconds below are then longer than on an idle machine, and "
-                   "the ratios, taken in alternating rounds, suffer less.")
+    return note + (
+        " Other processes shared the CPUs: the seconds below are then longer than on an idle machine, and "
+        "the ratios, taken in alternating rounds, suffer less."
+    )
 
 
 def speed_table(speeds):
@@ -369,16 +497,27 @@ def speed_table(speeds):
     first = next(iter(speeds.values()))
     ours = [name for name in first["step_s"] if name != "baseline"]
     label = {name: f"ours ({first['precision']})" if name == "ours" else name for name in ours}
-    header = ["size", "image (w x h)", *(f"{label[name]} s/it" for name in ours), "baseline s/it",
-              *(f"{name} / baseline" for name in ours), "first iteration, ours / baseline s"]
+    header = [
+        "size",
+        "image (w x h)",
+        *(f"{label[name]} s/it" for name in ours),
+        "baseline s/it",
+        *(f"{name} / baseline" for name in ours),
+        "first iteration, ours / baseline s",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|---:" * len(header) + "|"]
     for size_px, speed in speeds.items():
         median = {name: statistics.median(times) for name, times in speed["step_s"].items()}
         ratios = [f"{median[name] / median['baseline']:.2f}" for name in ours]
         ratios[0] = f"**{ratios[0]}**"  # the figure the target is about
-        cells = [str(size_px), f"{speed['width']} x {speed['height']}", *(f"{median[name]:.3f}" for name in ours),
-                 f"{median['baseline']:.3f}", *ratios,
-                 f"{speed['first_s']['ours']:.1f} / {speed['first_s']['baseline']:.1f}"]
+        cells = [
+            str(size_px),
+            f"{speed['width']} x {speed['height']}",
+            *(f"{median[name]:.3f}" for name in ours),
+            f"{median['baseline']:.3f}",
+            *ratios,
+            f"{speed['first_s']['ours']:.1f} / {speed['first_s']['baseline']:.1f}",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -403,65 +542,93 @@ def largest_fitting_size(memories, memory_bytes):
 def memory_table(memories, baseline_memories):
     lines = ["| size | image (w x h) | ours peak GiB | baseline peak GiB |", "|---:|---:|---:|---:|"]
     for size_px, memory in memories.items():
-        lines.append(f"| {size_px} | {memory['width']} x {memory['height']} | {memory['peak_bytes'] / 2**30:.2f} | "
-                     f"{baseline_memories[size_px]['peak_bytes'] / 2**30:.2f} |")
+        lines.append(
+            f"| {size_px} | {memory['width']} x {memory['height']} | {memory['peak_bytes'] / 2**30:.2f} | "
+            f"{baseline_memories[size_px]['peak_bytes'] / 2**30:.2f} |"
+        )
     memory_bytes = total_memory_bytes()
     fit = largest_fitting_size(memories, memory_bytes)
     if fit is None:
         lines += ["", "Largest size in one pass: needs two sizes or more to extrapolate."]
     else:
         long_side_px, slope, base = fit
-        lines += ["", f"Largest size whose single pass fits in this machine's {memory_bytes / 2**30:.1f} GiB: about "
-                  f"**{long_side_px} px** long side, extrapolated (not measured) from a straight line through the "
-                  f"peaks above: {base / 2**30:.2f} GiB + {slope / 1024:.2f} KiB per pixel."]
+        lines += [
+            "",
+            f"Largest size whose single pass fits in this machine's {memory_bytes / 2**30:.1f} GiB: about "
+            f"**{long_side_px} px** long side, extrapolated (not measured) from a straight line through the "
+            f"peaks above: {base / 2**30:.2f} GiB + {slope / 1024:.2f} KiB per pixel.",
+        ]
     return lines
 
 
 def startup_table(size_px, memory):
     stages = memory["stages_s"]
-    names = {"imported": "Python and TensorFlow started, project imported",
-             "weights_loaded": "VGG19 weights loaded from the cache",
-             "built": "images, network, style targets and Stylizer built",
-             "first_iteration": "first iteration done (tracing and compiling the step included)"}
-    lines = [f"| stage, {size_px} px ({memory['width']} x {memory['height']}) | seconds since process start |",
-             "|---|---:|"]
+    names = {
+        "imported": "Python and TensorFlow started, project imported",
+        "weights_loaded": "VGG19 weights loaded from the cache",
+        "built": "images, network, style targets and optimizer built (jobs.build_optimizer)",
+        "first_iteration": "first iteration done (tracing and compiling the step included)",
+    }
+    lines = [
+        f"| stage, {size_px} px ({memory['width']} x {memory['height']}) | seconds since process start |",
+        "|---|---:|",
+    ]
     return lines + [f"| {names[stage]} | {stages[stage]:.1f} |" for stage in names]
 
 
 def quality_table(quality, reference_iterations, size_px):
     reference = quality["reference"]
-    lines = [f"Target: the total loss of the original's settings (Adam, learning rate {REFERENCE_LEARNING_RATE:g}, "
-             f"float32, one pass) after {reference_iterations} iterations at {size_px} px ({quality['width']} x "
-             f"{quality['height']}): {reference['loss']:.4g}, reached in {reference['elapsed_s']:.1f} s. Each of our "
-             f"settings then runs for {quality['budget_s']:.0f} s (--quality-budget times that); every loss below is "
-             "the float32 loss, whatever precision the setting ran in.", "",
-             "| setting | precision | time to the original's loss | vs the original's time | full-size iterations "
-             f"| loss after {quality['budget_s']:.0f} s |", "|---|---|---:|---:|---:|---:|"]
+    lines = [
+        f"Target: the total loss of the original's settings (Adam, learning rate {REFERENCE_LEARNING_RATE:g}, "
+        f"float32, one pass) after {reference_iterations} iterations at {size_px} px ({quality['width']} x "
+        f"{quality['height']}): {reference['loss']:.4g}, reached in {reference['elapsed_s']:.1f} s. Each of our "
+        f"settings then runs for {quality['budget_s']:.0f} s (--quality-budget times that); every loss below is "
+        "the float32 loss, whatever precision the setting ran in.",
+        "",
+        "| setting | precision | time to the original's loss | vs the original's time | full-size iterations "
+        f"| loss after {quality['budget_s']:.0f} s |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for row in quality["rows"]:
         if row["reached_s"] is None:
             reached = ["not within the budget", "-", "-"]
         else:
-            reached = [f"{row['reached_s']:.1f} s", f"{row['reached_s'] / reference['elapsed_s']:.2f}",
-                       str(row["reached_iterations"])]
+            reached = [
+                f"{row['reached_s']:.1f} s",
+                f"{row['reached_s'] / reference['elapsed_s']:.2f}",
+                str(row["reached_iterations"]),
+            ]
         lines.append(f"| {row['label']} | {row['precision']} | {' | '.join(reached)} | {row['loss_at_budget']:.4g} |")
     return lines
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: 128 px, 2 iterations, 1 round, time to quality over 2 iterations")
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 128 px, 2 iterations, 1 round, time to quality over 2 iterations",
+    )
     p.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 1024], help="long sides in px")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds of ours and the baseline per size")
     p.add_argument("--iterations", type=int, default=2, help="timed iterations per round, after one compiling one")
     p.add_argument("--memory-iterations", type=int, default=2, help="iterations of each peak-memory process")
     p.add_argument("--startup-size", type=int, default=512, help="size of the start-up measurement; one of --sizes")
     p.add_argument("--quality-size", type=int, default=512, help="size of the time-to-quality runs")
-    p.add_argument("--quality-iterations", type=int, default=REFERENCE_ITERATIONS,
-                   help="iterations of the reference whose loss is the target")
-    p.add_argument("--quality-budget", type=float, default=0.5,
-                   help="wall time of each of our settings, as a share of the original's time")
+    p.add_argument(
+        "--quality-iterations",
+        type=int,
+        default=REFERENCE_ITERATIONS,
+        help="iterations of the reference whose loss is the target",
+    )
+    p.add_argument(
+        "--quality-budget",
+        type=float,
+        default=0.5,
+        help="wall time of each of our settings, as a share of the original's time",
+    )
     p.add_argument("--output", default=RESULTS_PATH, help="markdown file for the results")
     p.add_argument("--worker", nargs=2, metavar=("KIND", "JSON"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -483,37 +650,56 @@ def main(argv=None):
     speeds, memories, baseline_memories = {}, {}, {}
     for size_px in args.sizes:
         print(f"{size_px} px: speed ...", file=sys.stderr, flush=True)
-        speeds[size_px] = run_worker("speed", size_px=size_px, rounds=args.rounds,
-                                     iterations_per_round=args.iterations)
+        speeds[size_px] = run_worker("speed", size_px=size_px, rounds=args.rounds, iterations_per_round=args.iterations)
         print(f"{size_px} px: peak memory ...", file=sys.stderr, flush=True)
-        memories[size_px] = run_worker("memory", size_px=size_px, iterations=args.memory_iterations,
-                                       implementation="ours")
-        baseline_memories[size_px] = run_worker("memory", size_px=size_px, iterations=args.memory_iterations,
-                                                implementation="baseline")
+        memories[size_px] = run_worker(
+            "memory", size_px=size_px, iterations=args.memory_iterations, implementation="ours"
+        )
+        baseline_memories[size_px] = run_worker(
+            "memory", size_px=size_px, iterations=args.memory_iterations, implementation="baseline"
+        )
     print(f"time to quality at {args.quality_size} px ...", file=sys.stderr, flush=True)
-    quality = run_worker("quality", size_px=args.quality_size, reference_iterations=args.quality_iterations,
-                         budget_ratio=args.quality_budget)
+    quality = run_worker(
+        "quality",
+        size_px=args.quality_size,
+        reference_iterations=args.quality_iterations,
+        budget_ratio=args.quality_budget,
+    )
 
     command = " ".join(["python benchmarks/benchmark.py", *(argv if argv is not None else sys.argv[1:])])
     report = [
-        "# Benchmark results", "",
+        "# Benchmark results",
+        "",
         f"`{command.strip()}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
         f"{(time.perf_counter() - started) / 60:.1f} min. Machine: {machine_description(next(iter(speeds.values())))}. "
-        f"{load_note(load_at_start, load_average())}", "",
-        "## Seconds per iteration", "",
+        f"{load_note(load_at_start, load_average())}",
+        "",
+        "## Seconds per iteration",
+        "",
         f"Median of {args.rounds} x {args.iterations} iterations after one compiling iteration, one process per size; "
-        "ours is stylize.Stylizer.run('adam', ...), the baseline the TensorFlow tutorial's Keras code "
-        "(benchmarks/README.md).", "",
-        *speed_table(speeds), "",
-        "## Peak memory", "",
+        "ours is the optimizer jobs.build_optimizer builds for a run (Adam, one pass), its run(...) timed by the "
+        "Progress.step_s it reports, the baseline the TensorFlow tutorial's Keras code "
+        "(benchmarks/README.md).",
+        "",
+        *speed_table(speeds),
+        "",
+        "## Peak memory",
+        "",
         f"Resident set high-water mark (VmHWM) of a fresh process per size running {args.memory_iterations} "
-        "iterations; it includes TensorFlow itself.", "",
-        *memory_table(memories, baseline_memories), "",
-        "## Start-up to the first iteration", "",
-        "A fresh process, weights already cached.", "",
-        *startup_table(args.startup_size, memories[args.startup_size]), "",
-        "## Time to quality", "",
-        *quality_table(quality, args.quality_iterations, args.quality_size), "",
+        "iterations; it includes TensorFlow itself.",
+        "",
+        *memory_table(memories, baseline_memories),
+        "",
+        "## Start-up to the first iteration",
+        "",
+        "A fresh process, weights already cached.",
+        "",
+        *startup_table(args.startup_size, memories[args.startup_size]),
+        "",
+        "## Time to quality",
+        "",
+        *quality_table(quality, args.quality_iterations, args.quality_size),
+        "",
     ]
     text = "\n".join(report)
     print(text)

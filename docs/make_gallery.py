@@ -6,6 +6,7 @@
 Each picture is a normal run of style_transfer.py (its folder stays in outputs/gallery/); the final
 image is copied to docs/gallery/NAME.jpg.
 """
+
 import glob
 import os
 import sys
@@ -25,19 +26,36 @@ STARRY, WAVE, KANDINSKY = "images/starry_night.jpg", "images/great_wave.png", "i
 PICTURES = {
     "default": ("python style_transfer.py, all defaults (512 px)", ["--print-every", "50"]),
     "small_default": ("--size 384 --iterations 100: the baseline of the pictures below", SMALL),
-    "adam_original": ("the original: Adam, learning rate 2, float32, one pass of 150 iterations",
-                      [*SMALL, "--optimizer", "adam", "--learning-rate", "2", "--precision", "float32", "--scales", "1",
-                       "--iterations", "150"]),
+    "adam_original": (
+        "the original: Adam, learning rate 2, float32, one pass of 150 iterations",
+        [
+            *SMALL,
+            "--optimizer",
+            "adam",
+            "--learning-rate",
+            "2",
+            "--precision",
+            "float32",
+            "--scales",
+            "1",
+            "--iterations",
+            "150",
+        ],
+    ),
     "one_pass": ("--scales 1 --iterations 100: no half-size pass first", [*SMALL, "--scales", "1"]),
     "float32": ("--precision float32", [*SMALL, "--precision", "float32"]),
     "seed": ("--seed 1", [*SMALL, "--seed", "1"]),
     "tv_off": ("--tv-weight 0", [*SMALL, "--tv-weight", "0"]),
     "content_weight": ("--content-weight 1e-2", [*SMALL, "--content-weight", "1e-2"]),
-    "style_layers_low": ("--style-layers conv1_1 conv2_1 conv3_1", [*SMALL, "--style-layers", "conv1_1", "conv2_1",
-                                                                    "conv3_1"]),
+    "style_layers_low": (
+        "--style-layers conv1_1 conv2_1 conv3_1",
+        [*SMALL, "--style-layers", "conv1_1", "conv2_1", "conv3_1"],
+    ),
     "content_layer_low": ("--content-layers conv2_2", [*SMALL, "--content-layers", "conv2_2"]),
-    "blend": ("--style starry_night great_wave --style-blend 0.5 0.5",
-              [*SMALL, "--style", STARRY, WAVE, "--style-blend", "0.5", "0.5"]),
+    "blend": (
+        "--style starry_night great_wave --style-blend 0.5 0.5",
+        [*SMALL, "--style", STARRY, WAVE, "--style-blend", "0.5", "0.5"],
+    ),
     "style_scale_large": ("--style-scale 2: larger brush strokes", [*SMALL, "--style-scale", "2"]),
     "colors_luminance": ("--preserve-colors luminance", [*SMALL, "--preserve-colors", "luminance"]),
     "colors_histogram": ("--preserve-colors histogram", [*SMALL, "--preserve-colors", "histogram"]),
@@ -45,10 +63,14 @@ PICTURES = {
     "init_noise": ("--init noise", [*SMALL, "--init", "noise"]),
     "pooling_max": ("--pooling max", [*SMALL, "--pooling", "max"]),
     # A bright photo of large flat areas takes less style at the default weights than the night scene.
-    "wave_astronaut": ("--content astronaut.png --style great_wave.png --style-weight 5",
-                       [*SMALL, "--content", ASTRONAUT, "--style", WAVE, "--style-weight", "5"]),
-    "kandinsky_astronaut": ("--content astronaut.png --style kandinsky_composition_viii.png --style-weight 5",
-                            [*SMALL, "--content", ASTRONAUT, "--style", KANDINSKY, "--style-weight", "5"]),
+    "wave_astronaut": (
+        "--content astronaut.png --style great_wave.png --style-weight 5",
+        [*SMALL, "--content", ASTRONAUT, "--style", WAVE, "--style-weight", "5"],
+    ),
+    "kandinsky_astronaut": (
+        "--content astronaut.png --style kandinsky_composition_viii.png --style-weight 5",
+        [*SMALL, "--content", ASTRONAUT, "--style", KANDINSKY, "--style-weight", "5"],
+    ),
 }
 
 

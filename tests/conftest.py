@@ -1,8 +1,10 @@
 """Shared fixtures and helpers of the test suite: the real weights, images, and running the program."""
+
 import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,7 @@ STYLE_LAYERS = {"conv1_1": 0.2, "conv2_1": 0.2, "conv3_1": 0.2, "conv4_1": 0.2, 
 @pytest.fixture(scope="session")
 def tf():
     from tf_setup import tf
+
     return tf
 
 
@@ -37,23 +40,44 @@ def vgg_weights():
     return vgg
 
 
-def make_optimizer(network, content, styles, start_image, style_blend=None, content_layers=None, style_layers=None,
-                   content_weight=1e-3, style_weight=1.0, optimizer="adam", learning_rate=2.0):
+def make_optimizer(
+    network,
+    content,
+    styles,
+    start_image,
+    style_blend=None,
+    content_layers=None,
+    style_layers=None,
+    content_weight=1e-3,
+    style_weight=1.0,
+    optimizer="adam",
+    learning_rate=2.0,
+):
     """An ImageOptimizer at start_image on the style transfer loss of these float32 RGB images
     (values 0..255), total variation off."""
     from losses import StyleTransferLoss, style_targets
     from optimizers import ImageOptimizer
+
     style_blend = list(style_blend) if style_blend is not None else [1.0 / len(styles)] * len(styles)
     style_layers = dict(style_layers or STYLE_LAYERS)
     targets = style_targets(network, [np.asarray(style, np.float32) for style in styles], style_blend, style_layers)
-    loss = StyleTransferLoss(network, np.asarray(content, np.float32), targets, dict(content_layers or CONTENT_LAYERS),
-                             style_layers, content_weight, style_weight, tv_weight=0.0)
+    loss = StyleTransferLoss(
+        network,
+        np.asarray(content, np.float32),
+        targets,
+        dict(content_layers or CONTENT_LAYERS),
+        style_layers,
+        content_weight,
+        style_weight,
+        tv_weight=0.0,
+    )
     return ImageOptimizer(loss, np.asarray(start_image, np.float32), optimizer, learning_rate)
 
 
 def loss_values(optimizer, image):
     """(content, style, total) losses of a (height, width, 3) image, as floats."""
     from tf_setup import tf
+
     losses = optimizer.loss(tf.constant(np.asarray(image, np.float32)[None]))
     return float(losses[0]), float(losses[1]), float(losses[-1])
 
@@ -61,6 +85,7 @@ def loss_values(optimizer, image):
 def adam_step(optimizer):
     """One Adam step of the optimizer's image; returns (content, style, total) before the step."""
     from tf_setup import tf
+
     losses, taken = optimizer.adam_step(tf.constant(optimizer.learning_rate, tf.float32))
     assert taken
     return float(losses[0]), float(losses[1]), float(losses[-1])
@@ -69,6 +94,7 @@ def adam_step(optimizer):
 def random_image(height, width, seed, low=0.0, high=255.0):
     """A reproducible smooth-ish RGB image: uniform noise blurred a little, so that it has structure."""
     import cv2
+
     rng = np.random.default_rng(seed)
     image = rng.uniform(low, high, (height, width, 3)).astype(np.float32)
     return np.clip(cv2.GaussianBlur(image, (3, 3), 0.8), 0, 255)
@@ -77,8 +103,50 @@ def random_image(height, width, seed, low=0.0, high=255.0):
 def run_cli(*args, env=None, timeout=300):
     """Run style_transfer.py from the repository root; returns the CompletedProcess (text)."""
     environment = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, str(REPO / "style_transfer.py"), *map(str, args)], cwd=REPO,
-                          env=environment, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(REPO / "style_transfer.py"), *map(str, args)],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start_cli(*args):
+    """Start style_transfer.py from the repository root in the background (pipes for its output)."""
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "style_transfer.py"), *map(str, args)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(predicate, process=None, timeout_s=240):
+    """Wait until predicate() holds; fails on the time-out, or if `process` ends first."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        assert process is None or process.poll() is None, "the run ended first"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def mount_tmpfs():
+    """mount(folder, options): a small tmpfs on folder for the test's duration, or the test is skipped."""
+    mounted = []
+
+    def mount(folder, options):
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip("cannot mount a tmpfs here")
+        mounted.append(folder)
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)])
 
 
 STEP_LINE = re.compile(r"\bstep\s+(\d+)/(\d+)\b.*?\btotal\s+([-+0-9.eE]+|nan|inf)")

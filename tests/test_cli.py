@@ -3,13 +3,13 @@
 All cases run once, side by side, in a module fixture (several of them start TensorFlow, which
 takes seconds mostly spent waiting); each test then checks its own case.
 """
+
 import concurrent.futures
 import os
 
 import cv2
 import numpy as np
 import pytest
-
 from conftest import run_cli
 
 # case: (arguments added to valid ones, text the error line must contain); "{dir}" is the inputs' folder.
@@ -28,6 +28,7 @@ CASES = {
     "output-dir-under-a-file": (["--output-dir", "{dir}/a_file/sub"], "a_file"),
     "weights-truncated-h5": (["--weights", "{dir}/truncated.h5"], "truncated.h5"),
     "weights-h5-not-vgg19": (["--weights", "{dir}/other.h5"], "conv1_1"),
+    "init-garbage": (["--init", "{dir}/garbage.jpg"], "garbage.jpg"),
 }
 
 
@@ -41,6 +42,7 @@ def make_inputs(folder):
     (folder / "garbage.jpg").write_bytes(rng.bytes(2000))
 
     import h5py
+
     with h5py.File(folder / "other.h5", "w") as f:  # a well-formed HDF5 file that is not VGG19
         f.create_group("dense_1").create_dataset("dense_1_W_1:0", data=np.zeros((10, 4), np.float32))
     with h5py.File(folder / "big.h5", "w") as f:
@@ -59,8 +61,19 @@ def results(tmp_path_factory, vgg_weights):
     def run(case):
         extra, _ = CASES[case]
         extra = [arg.replace("{dir}", str(folder)) for arg in extra]
-        args = ["--content", folder / "photo.png", "--style", folder / "painting.png", "--size", "16",
-                "--iterations", "1", "--output-dir", folder / "out" / case, *extra]
+        args = [
+            "--content",
+            folder / "photo.png",
+            "--style",
+            folder / "painting.png",
+            "--size",
+            "16",
+            "--iterations",
+            "1",
+            "--output-dir",
+            folder / "out" / case,
+            *extra,
+        ]
         return run_cli(*args, timeout=240)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
@@ -85,9 +98,44 @@ def test_nothing_is_created_under_a_file_given_as_output_folder(results):
     assert (folder / "a_file").is_file()
 
 
-@pytest.mark.parametrize("case", ["missing-content", "garbage-image", "unknown-style-layer", "size-0",
-                                  "iterations-abc"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing-content",
+        "garbage-image",
+        "unknown-style-layer",
+        "size-0",
+        "iterations-abc",
+        "weights-truncated-h5",
+        "weights-h5-not-vgg19",
+        "init-garbage",
+    ],
+)
 def test_input_errors_are_found_before_any_run_folder_is_made(results, case):
     _, folder = results[case]
     out = folder / "out" / case
     assert not out.exists() or not any(os.scandir(out))
+
+
+def test_the_readmes_options_table_lists_what_help_lists():
+    """Every flag of --help, with its constant, is in the README's options table, and nothing else is."""
+    import re
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    readme = (REPO / "README.md").read_text().split("## Options", 1)[1].split("\n## ", 1)[0]
+    documented = dict(re.findall(r"^\| `(--[a-z-]+)[^|]*\| (?:`([A-Z_]+)`)? *\|", readme, re.MULTILINE))
+    help_text = subprocess.run(
+        [sys.executable, str(REPO / "style_transfer.py"), "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=dict(os.environ, COLUMNS="1000"),
+    ).stdout
+    described = {}
+    for block in re.split(r"\n(?=  --)", help_text.split("options:", 1)[1])[1:]:  # one per flag
+        constant = re.search(r"; ([A-Z_]+)\)", " ".join(block.split()))
+        described[block.split()[0]] = constant.group(1) if constant else ""
+    assert documented == described

@@ -1,5 +1,6 @@
 """The controls beyond the original: colour, start images, several styles, total variation, L-BFGS,
 coarse-to-fine passes, and what a finished run leaves behind."""
+
 import csv
 import glob
 import json
@@ -8,13 +9,13 @@ import os
 import cv2
 import numpy as np
 import pytest
+from conftest import make_optimizer, printed_steps, random_image, run_cli
 
 import style_transfer
 import utils
-from conftest import make_optimizer, printed_steps, random_image, run_cli
-
 
 # --- Colour -------------------------------------------------------------------------------------------
+
 
 def test_histogram_matching_gives_the_painting_the_photos_colour_statistics():
     rng = np.random.default_rng(1)
@@ -23,8 +24,9 @@ def test_histogram_matching_gives_the_painting_the_photos_colour_statistics():
     matched = utils.match_colour_histogram(style, content)
     assert matched.shape == style.shape
     np.testing.assert_allclose(matched.reshape(-1, 3).mean(0), content.reshape(-1, 3).mean(0), atol=2.0)
-    np.testing.assert_allclose(np.cov(matched.reshape(-1, 3), rowvar=False),
-                               np.cov(content.reshape(-1, 3), rowvar=False), rtol=0.1, atol=15)
+    np.testing.assert_allclose(
+        np.cov(matched.reshape(-1, 3), rowvar=False), np.cov(content.reshape(-1, 3), rowvar=False), rtol=0.1, atol=15
+    )
 
 
 def test_luminance_transfer_keeps_the_photos_chroma_and_the_results_brightness():
@@ -48,6 +50,7 @@ def test_painting_luminance_is_matched_to_the_photos_mean_and_spread():
 
 # --- Start images and settings --------------------------------------------------------------------------
 
+
 def test_start_images():
     content, style = random_image(12, 16, seed=6), random_image(30, 20, seed=7)
     mix = utils.start_image("mix", content, style, 0.25, seed=3)
@@ -68,32 +71,37 @@ def test_start_image_from_a_file(tmp_path):
     np.testing.assert_allclose(image[6, 8], [30, 20, 10], atol=1)  # BGR on disk, RGB in memory
 
 
-@pytest.mark.parametrize("flags, scales, iterations", [
-    (["--size", "400"], [200, 400], [50, 100]),
-    (["--size", "400", "--scales", "1", "--iterations", "300"], [400], [300]),
-    (["--size", "20", "--scales", "3"], [20], [100]),
-    (["--size", "400", "--scales", "3", "--iterations", "200"], [100, 200, 400], [50, 100, 200]),
-    (["--size", "400", "--scales", "128", "256"], [128, 256, 400], [25, 50, 100]),
-    (["--size", "400", "--scales", "200", "400", "--iterations", "50", "10"], [200, 400], [50, 10]),
-])
+@pytest.mark.parametrize(
+    "flags, scales, iterations",
+    [
+        (["--size", "400"], [200, 400], [50, 100]),
+        (["--size", "400", "--scales", "1", "--iterations", "300"], [400], [300]),
+        (["--size", "20", "--scales", "3"], [20], [100]),
+        (["--size", "400", "--scales", "3", "--iterations", "200"], [100, 200, 400], [50, 100, 200]),
+        (["--size", "400", "--scales", "128", "256"], [128, 256, 400], [25, 50, 100]),
+        (["--size", "400", "--scales", "200", "400", "--iterations", "50", "10"], [200, 400], [50, 10]),
+    ],
+)
 def test_scales_and_iterations(flags, scales, iterations):
     settings = style_transfer.parse_args(flags)
     assert settings.scales == scales and settings.iterations == iterations
-
-
 
 
 def test_style_blend_is_normalized():
     settings = style_transfer.parse_args(["--style", "a.jpg", "b.jpg", "--style-blend", "3", "1"])
     assert settings.style_blend == [0.75, 0.25]
     assert style_transfer.parse_args(["--style", "a.jpg", "b.jpg"]).style_blend == [0.5, 0.5]
+    huge = style_transfer.parse_args(["--style", "a.jpg", "b.jpg", "--style-blend", "1e308", "1e308"])
+    assert huge.style_blend == [0.5, 0.5]  # not 0, 0 from a sum that overflowed
 
 
 # --- Losses and optimizers ------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def network(vgg_weights):
     from vgg_model import VGG19
+
     return VGG19(vgg_weights, ["conv4_2", "conv1_1", "conv2_1", "conv3_1", "conv4_1", "conv5_1"])
 
 
@@ -109,17 +117,21 @@ def test_blended_style_target_is_the_weighted_sum_of_each_paintings_gram_matrix(
 
 def test_total_variation_matches_numpy(network):
     import tensorflow as tf
+
     image = random_image(10, 14, seed=13)
     optimizer = make_optimizer(network, image, [image], image)
-    expected = (np.square(np.diff(image.astype(np.float64), axis=0)).sum()
-                + np.square(np.diff(image.astype(np.float64), axis=1)).sum())
+    expected = (
+        np.square(np.diff(image.astype(np.float64), axis=0)).sum()
+        + np.square(np.diff(image.astype(np.float64), axis=1)).sum()
+    )
     assert float(optimizer.loss(tf.constant(image[None]))[2]) == pytest.approx(expected, rel=1e-5)
 
 
 def test_lbfgs_lowers_the_loss_and_keeps_pixels_in_range(network):
     content, style = random_image(32, 32, seed=14), random_image(32, 32, seed=15)
-    optimizer = make_optimizer(network, content, [style], utils.start_image("noise", content, style, 1, seed=0),
-                               optimizer="lbfgs")
+    optimizer = make_optimizer(
+        network, content, [style], utils.start_image("noise", content, style, 1, seed=0), optimizer="lbfgs"
+    )
     progress = []
     optimizer.run(8, progress.append)
     assert [p.step for p in progress] == list(range(1, 9))
@@ -135,8 +147,9 @@ class Enough(Exception):
 @pytest.mark.parametrize("kind", ["adam", "lbfgs"])
 def test_an_optimizer_stops_when_its_observer_raises(network, kind):
     content = random_image(16, 16, seed=16)
-    optimizer = make_optimizer(network, content, [content], utils.start_image("noise", content, content, 1, 0),
-                               optimizer=kind)
+    optimizer = make_optimizer(
+        network, content, [content], utils.start_image("noise", content, content, 1, 0), optimizer=kind
+    )
     steps, images = [], {}
 
     def on_step(progress):
@@ -153,12 +166,33 @@ def test_an_optimizer_stops_when_its_observer_raises(network, kind):
 
 # --- A whole run ------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("controls")
-    flags = ["--size", "64", "--scales", "2", "--iterations", "6", "--optimizer", "lbfgs", "--save-every", "2",
-             "--print-every", "1", "--style", "images/starry_night.jpg", "images/great_wave.png",
-             "--preserve-colors", "luminance", "--tv-weight", "1e-4", "--output-dir", str(output_dir)]
+    flags = [
+        "--size",
+        "64",
+        "--scales",
+        "2",
+        "--iterations",
+        "6",
+        "--optimizer",
+        "lbfgs",
+        "--save-every",
+        "2",
+        "--print-every",
+        "1",
+        "--style",
+        "images/starry_night.jpg",
+        "images/great_wave.png",
+        "--preserve-colors",
+        "luminance",
+        "--tv-weight",
+        "1e-4",
+        "--output-dir",
+        str(output_dir),
+    ]
     result = run_cli(*flags)
     assert result.returncode == 0, result.stderr
     return output_dir, flags, result
@@ -166,8 +200,8 @@ def finished_run(tmp_path_factory):
 
 def test_a_run_leaves_result_sheet_loss_log_settings_and_tensorboard(finished_run):
     output_dir, _, result = finished_run
-    folder, = glob.glob(str(output_dir / "*"))
-    final, = glob.glob(os.path.join(folder, "*-final.png"))
+    (folder,) = glob.glob(str(output_dir / "*"))
+    (final,) = glob.glob(os.path.join(folder, "*-final.png"))
     image = cv2.imread(final)
     assert image.shape[:2] == (47, 64)  # the photo is 1302x953
     sheet = cv2.imread(glob.glob(os.path.join(folder, "*-sheet.png"))[0])
@@ -188,6 +222,6 @@ def test_the_same_command_and_seed_give_the_same_picture(finished_run, tmp_path)
     output_dir, flags, _ = finished_run
     again = run_cli(*flags[:-1], str(tmp_path))
     assert again.returncode == 0, again.stderr
-    first, = glob.glob(str(output_dir / "*" / "*-final.png"))
-    second, = glob.glob(str(tmp_path / "*" / "*-final.png"))
+    (first,) = glob.glob(str(output_dir / "*" / "*-final.png"))
+    (second,) = glob.glob(str(tmp_path / "*" / "*-final.png"))
     np.testing.assert_array_equal(cv2.imread(first), cv2.imread(second))

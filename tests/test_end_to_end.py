@@ -1,5 +1,6 @@
 """A whole run of `python style_transfer.py` with the real weights, at 64 px: the loss falls, the
 snapshots and checkpoints are written, a second run resumes, and --fresh starts a new folder."""
+
 import hashlib
 import os
 from pathlib import Path
@@ -7,7 +8,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import REPO, printed_steps, run_cli
 
 CONTENT, STYLE = "images/cincinnati_bridge.jpg", "images/starry_night.jpg"
@@ -15,9 +15,27 @@ SIZE = 64
 
 
 def flags(output_dir, iterations, *extra):
-    return ["--content", CONTENT, "--style", STYLE, "--size", SIZE, "--iterations", iterations,
-            "--save-every", 4, "--print-every", 1, "--optimizer", "adam", "--scales", 1, "--output-dir", output_dir,
-            *extra]
+    return [
+        "--content",
+        CONTENT,
+        "--style",
+        STYLE,
+        "--size",
+        SIZE,
+        "--iterations",
+        iterations,
+        "--save-every",
+        4,
+        "--print-every",
+        1,
+        "--optimizer",
+        "adam",
+        "--scales",
+        1,
+        "--output-dir",
+        output_dir,
+        *extra,
+    ]
 
 
 def folder_state(folder):
@@ -49,9 +67,15 @@ def runs(tmp_path_factory, vgg_weights):
     resumed = run_cli(*flags(output_dir, 20))
     before_fresh = folder_state(first_folders[0]) if first_folders else {}
     fresh = run_cli(*flags(output_dir, 2, "--fresh"))
-    return {"output_dir": output_dir, "first": first, "first_folders": first_folders,
-            "pngs_after_first": state_after_first, "resumed": resumed, "before_fresh": before_fresh,
-            "fresh": fresh}
+    return {
+        "output_dir": output_dir,
+        "first": first,
+        "first_folders": first_folders,
+        "pngs_after_first": state_after_first,
+        "resumed": resumed,
+        "before_fresh": before_fresh,
+        "fresh": fresh,
+    }
 
 
 def expected_shape():
@@ -82,7 +106,7 @@ def test_first_run_writes_its_snapshots_and_checkpoints(runs):
         assert any(name.endswith(f"step{step:05d}.png") for name in runs["pngs_after_first"]), runs["pngs_after_first"]
     folder = runs["first_folders"][0]
     for step in (4, 8, 12):
-        path, = snapshots(folder, step)
+        (path,) = snapshots(folder, step)
         image = cv2.imread(str(path))
         assert image is not None, path
         assert image.shape == (*expected_shape(), 3), (path, image.shape)
@@ -90,7 +114,7 @@ def test_first_run_writes_its_snapshots_and_checkpoints(runs):
         assert image.std() > 1.0  # a picture, not a constant
     checkpoints = folder / "checkpoints"
     assert checkpoints.is_dir()
-    state, = checkpoints.glob("*/state.npz")
+    (state,) = checkpoints.glob("*/state.npz")
     with np.load(state) as saved:
         assert saved["image"].shape == (*expected_shape(), 3)  # (the later runs of the fixture moved its step on)
 
@@ -106,7 +130,7 @@ def test_same_command_with_more_iterations_resumes(runs):
     assert steps[0][1] < 0.9 * first_totals[0] and steps[0][1] < 1.1 * first_totals[-1], (first_totals, steps)
     assert folders(runs["output_dir"])[0] == runs["first_folders"][0]
     for step in (16, 20):
-        path, = snapshots(runs["first_folders"][0], step)
+        (path,) = snapshots(runs["first_folders"][0], step)
         assert cv2.imread(str(path)).shape == (*expected_shape(), 3)
 
 
@@ -117,5 +141,5 @@ def test_fresh_starts_a_new_folder_and_leaves_the_first_untouched(runs):
     assert "resuming" not in runs["fresh"].stdout
     assert [step for step, _ in printed_steps(runs["fresh"].stdout)] == [1, 2]
     assert folder_state(first) == runs["before_fresh"]
-    path, = snapshots(Path(runs["output_dir"]) / (first.name + "-2"), 2)  # the last step is always saved
+    (path,) = snapshots(Path(runs["output_dir"]) / (first.name + "-2"), 2)  # the last step is always saved
     assert cv2.imread(str(path)).shape == (*expected_shape(), 3)

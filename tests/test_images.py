@@ -1,4 +1,5 @@
 """load_image on broken and odd files: each one loads as float32 RGB 0..255 or raises ImageError."""
+
 import resource
 import struct
 import subprocess
@@ -10,7 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from utils import MAX_FILE_BYTES, MAX_IMAGE_PIXELS, ImageError, load_image
 
@@ -24,8 +26,13 @@ def png_chunk(kind, payload):
 def png_bytes(width, height, bit_depth, colour_type, rows, extra_chunks=b""):
     """A PNG written byte by byte, for what OpenCV cannot write: lying headers, gray+alpha."""
     header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + extra_chunks
-            + png_chunk(b"IDAT", zlib.compress(rows)) + png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + extra_chunks
+        + png_chunk(b"IDAT", zlib.compress(rows))
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def encode(ext, pixels, *params):
@@ -42,11 +49,11 @@ def jpeg_parts(jpeg):
     """{marker: payload} of the segments before the scan, and the scan's entropy-coded data under "scan"."""
     parts, i = {}, 2
     while True:
-        marker, length = jpeg[i + 1], struct.unpack(">H", jpeg[i + 2:i + 4])[0]
-        parts[marker] = jpeg[i + 4:i + 2 + length]
+        marker, length = jpeg[i + 1], struct.unpack(">H", jpeg[i + 2 : i + 4])[0]
+        parts[marker] = jpeg[i + 4 : i + 2 + length]
         i += 2 + length
         if marker == 0xDA:
-            parts["scan"] = jpeg[i:jpeg.rindex(b"\xff\xd9")]
+            parts["scan"] = jpeg[i : jpeg.rindex(b"\xff\xd9")]
             return parts
 
 
@@ -57,8 +64,13 @@ def cmyk_jpeg(planes):
     height, width = planes[0].shape
     parts = [jpeg_parts(encode(".jpg", plane, cv2.IMWRITE_JPEG_QUALITY, 100)) for plane in planes]
     frame = struct.pack(">BHHB", 8, height, width, 4) + b"".join(bytes([c, 0x11, 0]) for c in (1, 2, 3, 4))
-    data = (b"\xff\xd8" + jpeg_segment(0xEE, b"Adobe" + struct.pack(">HHHB", 100, 0, 0, 0))
-            + jpeg_segment(0xDB, parts[0][0xDB]) + jpeg_segment(0xC0, frame) + jpeg_segment(0xC4, parts[0][0xC4]))
+    data = (
+        b"\xff\xd8"
+        + jpeg_segment(0xEE, b"Adobe" + struct.pack(">HHHB", 100, 0, 0, 0))
+        + jpeg_segment(0xDB, parts[0][0xDB])
+        + jpeg_segment(0xC0, frame)
+        + jpeg_segment(0xC4, parts[0][0xC4])
+    )
     for component, part in enumerate(parts, 1):
         data += jpeg_segment(0xDA, bytes([1, component, 0x00, 0, 63, 0])) + part["scan"]
     return data + b"\xff\xd9"
@@ -105,6 +117,7 @@ def assert_refused_cheaply(path, match):
 
 # --- Files that are not images ----------------------------------------------------------------------
 
+
 def test_missing_file(tmp_path):
     assert_refused(str(tmp_path / "nope.png"), "does not exist")
 
@@ -137,12 +150,13 @@ def test_file_too_big_is_refused_without_reading_it(tmp_path):
 
 # --- Damaged images ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("ext", [".png", ".jpg"])
 def test_first_half_of_a_file_is_refused(tmp_path, ext):
     # OpenCV 5 gives up on a short PNG or JPEG (even one missing only the JPEG end marker) rather
     # than return a partly grey image.
     data = encode(ext, gradient())
-    assert_refused(write(tmp_path, "half" + ext, data[:len(data) // 2]), "truncated")
+    assert_refused(write(tmp_path, "half" + ext, data[: len(data) // 2]), "truncated")
 
 
 def test_huge_dimensions_in_a_small_header_are_refused_before_allocating(tmp_path):
@@ -154,7 +168,7 @@ def test_png_chunk_claiming_4_gb_is_refused_before_allocating(tmp_path):
     # OpenCV 5 would allocate and zero the claimed 4 GB before noticing the file is 80 bytes long.
     png = png_bytes(8, 8, 8, 0, b"\0" * 72)
     idat = png.index(b"IDAT") - 4
-    lying = png[:idat] + struct.pack(">I", 0xFFFFFFF0) + png[idat + 4:]
+    lying = png[:idat] + struct.pack(">I", 0xFFFFFFF0) + png[idat + 4 :]
     assert_refused_cheaply(write(tmp_path, "liar.png", lying), "PNG chunk claims more bytes than the file has")
 
 
@@ -162,13 +176,13 @@ def test_jpeg_repeating_a_scan_many_times_is_refused_quickly(tmp_path):
     # Decoding this 38 kB file of 1000 scans would take seconds (7 s here): each scan is a pass over all pixels.
     jpeg = encode(".jpg", np.full((2000, 2000, 3), 255, np.uint8), cv2.IMWRITE_JPEG_PROGRESSIVE, 1)
     assert load_image(write(tmp_path, "progressive.jpg", jpeg)).shape == (2000, 2000, 3)
-    last_scan = jpeg[jpeg.rindex(b"\xff\xda"):-2]
+    last_scan = jpeg[jpeg.rindex(b"\xff\xda") : -2]
     assert_refused_cheaply(write(tmp_path, "scans.jpg", jpeg[:-2] + last_scan * 1000 + b"\xff\xd9"), "scans")
 
 
 def test_pixel_limit_is_in_force_where_utils_is_imported_before_cv2(tmp_path):
     # OpenCV reads its limit when cv2 is first imported: this process may have imported it before utils.
-    side = int(MAX_IMAGE_PIXELS ** 0.5) + 1
+    side = int(MAX_IMAGE_PIXELS**0.5) + 1
     path = write(tmp_path, "just-too-big.png", png_bytes(side, side, 8, 2, b"\0" * 301))
     code = "import sys, utils\ntry:\n    utils.load_image(sys.argv[1])\nexcept utils.ImageError as e:\n    print(e)"
     result = subprocess.run([sys.executable, "-c", code, path], cwd=REPO, capture_output=True, text=True, timeout=60)
@@ -180,6 +194,7 @@ def test_allowed_dimensions_without_the_pixels_are_refused_quickly(tmp_path):
 
 
 # --- Odd but valid images ---------------------------------------------------------------------------
+
 
 def test_one_pixel(tmp_path):
     image = load_image(write(tmp_path, "dot.png", encode(".png", np.array([[[10, 20, 30]]], np.uint8))))
@@ -266,8 +281,11 @@ def test_float_file_with_nan_and_infinity_stays_in_range(tmp_path):
 
 # --- Anything at all --------------------------------------------------------------------------------
 
-SEED_FILES = [encode(".png", gradient(12, 10)), encode(".jpg", gradient(12, 10)),
-              encode(".png", np.dstack([gradient(6, 5), gradient(6, 5)[:, :, :1]]))]
+SEED_FILES = [
+    encode(".png", gradient(12, 10)),
+    encode(".jpg", gradient(12, 10)),
+    encode(".png", np.dstack([gradient(6, 5), gradient(6, 5)[:, :, :1]])),
+]
 # Sizes in between are fine too, but a JPEG claiming one decodes for seconds (see MAX_IMAGE_PIXELS).
 SMALL_SIDES, HUGE_SIDES = st.integers(0, 1024), st.sampled_from([2**16 - 1, 2**20, 2**20 + 1, 2**31 - 1])
 SIZES = st.tuples(SMALL_SIDES, SMALL_SIDES) | st.tuples(HUGE_SIDES, HUGE_SIDES)
@@ -278,8 +296,10 @@ def resized_headers(width, height):
     small image or missing."""
     jpeg = SEED_FILES[1]
     size_at = jpeg.index(b"\xff\xc0") + 5  # SOF0: marker, length, precision, then height and width
-    return [png_bytes(width, height, 8, 2, b"\0" * 31),
-            jpeg[:size_at] + struct.pack(">HH", height % 2**16, width % 2**16) + jpeg[size_at + 4:]]
+    return [
+        png_bytes(width, height, 8, 2, b"\0" * 31),
+        jpeg[:size_at] + struct.pack(">HH", height % 2**16, width % 2**16) + jpeg[size_at + 4 :],
+    ]
 
 
 @st.composite
@@ -291,8 +311,10 @@ def mutated_images(draw):
         if draw(st.booleans()):
             data[position] = draw(st.integers(0, 255))
         else:  # extreme values in the 4-byte lengths and sizes of headers drive decoders' allocations
-            data[position:position + 4] = draw(st.sampled_from([0, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF])).to_bytes(4, "big")
-    return bytes(data[:draw(st.integers(1, len(data)))])
+            data[position : position + 4] = draw(st.sampled_from([0, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF])).to_bytes(
+                4, "big"
+            )
+    return bytes(data[: draw(st.integers(1, len(data)))])
 
 
 @pytest.fixture(scope="module")
@@ -301,8 +323,13 @@ def scratch_file(tmp_path_factory):
 
 
 @settings(max_examples=500, deadline=None)
-@given(data=st.one_of(st.binary(min_size=1, max_size=4096), mutated_images(),
-                      SIZES.map(lambda size: resized_headers(*size)).flatmap(st.sampled_from)))
+@given(
+    data=st.one_of(
+        st.binary(min_size=1, max_size=4096),
+        mutated_images(),
+        SIZES.map(lambda size: resized_headers(*size)).flatmap(st.sampled_from),
+    )
+)
 def test_any_bytes_load_as_an_image_or_raise_image_error(scratch_file, data):
     with open(scratch_file, "wb") as f:
         f.write(data)

