@@ -36,6 +36,7 @@ and "simple" with k = 0 to paint them in several paintings, one a region.
 Guides do not depend on the pooling (average or max): the receptive fields are the same.
 """
 
+import cv2
 import numpy as np
 import scipy.ndimage
 
@@ -105,6 +106,13 @@ def _grow(guide, positions):
         return guide
     extreme = scipy.ndimage.maximum_filter if positions > 0 else scipy.ndimage.minimum_filter
     return extreme(guide, size=2 * abs(positions) + 1, mode="nearest")
+
+
+def feather(mask, sigma_share=0.005):
+    """The mask with its edge blurred over about sigma_share of the image's longer side (at least a
+    pixel), so that what is kept and what is painted meet without a seam."""
+    sigma_px = max(1.0, sigma_share * max(mask.shape))
+    return np.clip(cv2.GaussianBlur(np.asarray(mask, np.float32), (0, 0), sigma_px), 0, 1)
 
 
 def guided_gram_matrix(features, guide):

@@ -6,11 +6,14 @@ and each finished job, and asks it for what an interrupted run left, so that it 
 import dataclasses
 import functools
 
+import numpy as np
+
 import utils
-from losses import StyleTransferLoss, style_targets
+from guides import feather, guided_style_targets, layer_guides
+from losses import StyleTransferLoss, style_targets, tiled_gram_matrices
 from optimizers import ImageOptimizer
 from tf_setup import resolve_precision
-from tiling import paste, tile_boxes
+from tiling import paste, tile_boxes, tile_size
 from vgg_model import VGG19
 
 
@@ -71,6 +74,19 @@ class Observer:
         """The canvas of the pass after tile job.tile was pasted into it."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Masks:
+    """Spatial control (guides.py), as float32 0..1 arrays; None where not asked for."""
+
+    styles: tuple = None  # one (height, width) mask per painting at the photo's size: where its style goes
+    paintings: tuple = None  # one mask per painting at its own size, or None: the part that gives the style
+    content: np.ndarray = None  # (height, width) at the photo's size: style only here, the photo elsewhere
+    mode: str = "inside"  # how a mask reaches each layer (guides.layer_guides)
+
+    def __bool__(self):
+        return any(masks is not None for masks in (self.styles, self.paintings, self.content))
+
+
 def prepare_images(settings, content, styles, size_px):
     """Content and style images for one pass, after colour handling, and the function that turns an
     optimized image into the output (luminance transfer puts the photo's colours back)."""
@@ -86,8 +102,9 @@ def prepare_images(settings, content, styles, size_px):
     return content_gray, styles, lambda image: utils.recombine_colour(image, content)
 
 
-def build_optimizer(settings, network, content, targets, start):
-    """The optimizer of one job's image from `start`, on the loss `settings` describe."""
+def build_optimizer(settings, network, content, targets, start, regions=None):
+    """The optimizer of one job's image from `start`, on the loss `settings` describe (the style in
+    regions when `regions` are given, see StyleTransferLoss)."""
     loss = StyleTransferLoss(
         network,
         content,
@@ -97,6 +114,7 @@ def build_optimizer(settings, network, content, targets, start):
         settings.content_weight,
         settings.style_weight,
         settings.tv_weight,
+        regions,
     )
     return ImageOptimizer(loss, start, settings.optimizer, settings.learning_rate)
 
@@ -111,15 +129,17 @@ def build_network(settings, weights):
     )
 
 
-def stylize(settings, content, styles, network, tile_px, observer=None):
+def stylize(settings, content, styles, network, tile_px, observer=None, masks=Masks()):
     """The photo `content` painted in the style of `styles` (float32 RGB 0..255 arrays) as `settings`
     say: every pass, coarse to fine, each starting from the previous one's result, in tiles where a
-    pass is larger than tile_px. Returns the picture."""
+    pass is larger than tile_px; in regions where `masks` say. Returns the picture."""
     observer = observer or Observer()
     image, passes = None, list(zip(settings.scales, settings.iterations))
     for index, (size_px, iterations) in enumerate(passes, start=1):
         pass_content, pass_styles, to_output = prepare_images(settings, content, styles, size_px)
         height, width = pass_content.shape[:2]
+        if masks.content is not None:
+            to_output = kept_outside(to_output, utils.resize(content, height, width), masks.content)
         tiles = len(tile_boxes(height, width, tile_px, tile_px // 8)) if max(height, width) > tile_px else 0
         job = Job(index, len(passes), size_px, height, width, iterations, tiles=tiles)
         observer.pass_started(job, to_output)
@@ -127,30 +147,94 @@ def stylize(settings, content, styles, network, tile_px, observer=None):
             start = utils.start_image(settings.init, pass_content, pass_styles[0], settings.noise_ratio, settings.seed)
         else:
             start = utils.resize(image, height, width)
-        targets = functools.cache(
-            functools.partial(style_targets, network, pass_styles, settings.style_blend, settings.style_layers)
-        )
-        work = Work(settings, network, targets, observer)
+        work = Work(settings, network, PassStyle(settings, network, pass_styles, masks, height, width), observer)
         image = work.in_tiles(job, pass_content, start, tile_px) if tiles else work.whole(job, pass_content, start)
     return to_output(image)
 
 
+def kept_outside(to_output, photo, content_mask):
+    """to_output, with the photo kept outside the content mask, blended across a feathered edge."""
+    keep = feather(utils.resize(content_mask, *photo.shape[:2]))[:, :, None]
+    return lambda image: keep * to_output(image) + (1 - keep) * photo
+
+
+class PassStyle:
+    """The style targets of one pass (computed on first need), and for a box of its image the regions
+    the style loss is split into, if masks ask for any (else None: one style over the whole image)."""
+
+    def __init__(self, settings, network, paintings, masks, height, width):
+        self.settings, self.network, self.paintings, self.masks = settings, network, paintings, masks
+        self.height, self.width = height, width
+
+    @functools.cached_property
+    def targets(self):
+        """The blended Gram matrices of the paintings (or of their regions)."""
+        if self.masks.paintings is None:
+            s = self.settings
+            return style_targets(self.network, self.paintings, s.style_blend, s.style_layers)
+        blend = self.settings.style_blend
+        return {name: sum(w * t[name] for w, t in zip(blend, self.painting_targets)) for name in self.layers}
+
+    @functools.cached_property
+    def painting_targets(self):
+        """Each painting's Gram matrices, over the region its mask picks out where it has one."""
+        painting_masks = self.masks.paintings or [None] * len(self.paintings)
+        targets = []
+        for painting, mask in zip(self.paintings, painting_masks):
+            if mask is None:
+                targets.append(tiled_gram_matrices(self.network, painting, self.layers, tile_size(*painting.shape[:2])))
+            else:
+                mask = utils.resize(mask, *painting.shape[:2])
+                targets.append(guided_style_targets(self.network, painting, self.layers, mask, self.masks.mode))
+        return targets
+
+    @property
+    def layers(self):
+        return list(self.settings.style_layers)
+
+    def regions(self, box):
+        """[(guides, targets, weight)] of the regions on box = (top, left, bottom, right), or None."""
+        if not self.masks:
+            return None
+        content = self.resized(self.masks.content, box)
+        if self.masks.styles is None:
+            image_masks, targets, weights = [content], [self.targets], [1.0]
+        else:
+            image_masks = [self.resized(mask, box) for mask in self.masks.styles]
+            if content is not None:
+                image_masks = [mask * content for mask in image_masks]
+            targets, weights = self.painting_targets, self.settings.style_blend
+        ones = np.ones((box[2] - box[0], box[3] - box[1]), np.float32)
+        return [
+            (layer_guides(ones if mask is None else mask, self.layers, self.masks.mode), target, weight)
+            for mask, target, weight in zip(image_masks, targets, weights)
+        ]
+
+    def resized(self, mask, box):
+        if mask is None:
+            return None
+        top, left, bottom, right = box
+        return utils.resize(mask, self.height, self.width)[top:bottom, left:right]
+
+
 @dataclasses.dataclass
 class Work:
-    """The optimization of one pass's jobs against its style targets (computed on first need)."""
+    """The optimization of one pass's jobs against its style."""
 
     settings: object
     network: object
-    targets: object
+    style: PassStyle
     observer: Observer
 
-    def whole(self, job, content, start):
-        """Optimize one image (a pass or a tile) from `start`, or go on from its saved state."""
+    def whole(self, job, content, start, box=None):
+        """Optimize one image (a pass, or the tile at box) from `start`, or go on from its saved state."""
         saved = self.observer.saved_state(job)
         self.observer.job_started(job, saved["step"] if saved else 0)
         if saved and saved.get("finished_at", 0) >= job.iterations:
             return saved["image"]
-        optimizer = build_optimizer(self.settings, self.network, content, self.targets(), start)
+        regions = self.style.regions(box or (0, 0, job.height, job.width))
+        targets = None if regions else self.style.targets
+        optimizer = build_optimizer(self.settings, self.network, content, targets, start, regions)
         if saved:
             optimizer.restore(saved)
         optimizer.run(job.iterations, lambda progress: self.observer.step(job, progress, optimizer))
@@ -173,7 +257,8 @@ class Work:
                 tiles_done = 0
         for tile, (top, left, bottom, right) in enumerate(boxes[tiles_done:], start=tiles_done + 1):
             tile_job = dataclasses.replace(job, tile=tile)
-            result = self.whole(tile_job, content[top:bottom, left:right], canvas[top:bottom, left:right])
+            box = (top, left, bottom, right)
+            result = self.whole(tile_job, content[top:bottom, left:right], canvas[top:bottom, left:right], box)
             paste(canvas, result, (top, left, bottom, right), overlap_px)
             self.observer.tile_pasted(tile_job, canvas)
         return canvas

@@ -13,6 +13,7 @@ blend by a weighted sum of their Gram matrices. Total variation is the sum of sq
 between neighbouring pixels; it smooths away high-frequency speckle.
 """
 
+from guides import guided_style_loss
 from tf_setup import tf
 from tiling import tile_size
 from vgg_model import layer_stride
@@ -78,17 +79,28 @@ def feature_positions(height, width, stride):
 
 
 class StyleTransferLoss:
-    """The total loss of an image against one photo's content and the paintings' style targets."""
+    """The total loss of an image against one photo's content and the paintings' style targets; or,
+    given `regions` [(guides, targets, weight)] (spatial control, guides.py), the style of each region
+    against its own targets."""
 
     def __init__(
-        self, network, content, style_targets, content_layers, style_layers, content_weight, style_weight, tv_weight
+        self,
+        network,
+        content,
+        style_targets,
+        content_layers,
+        style_layers,
+        content_weight,
+        style_weight,
+        tv_weight,
+        regions=None,
     ):
         self.network = network
         self.content_layers, self.style_layers = dict(content_layers), dict(style_layers)
         self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
         content_features = network(tf.constant(content[None]))
         self.content_targets = {name: content_features[name] for name in self.content_layers}
-        self.style_targets = style_targets
+        self.style_targets, self.regions = style_targets, regions
 
     def __call__(self, image):
         """(content, style, total variation, total) for a (1, height, width, 3) image."""
@@ -99,14 +111,18 @@ class StyleTransferLoss:
                 for name, weight in self.content_layers.items()
             ]
         )
-        style = tf.add_n(
-            [
-                weight
-                * tf.reduce_sum(tf.square(gram_matrix(features[name]) - self.style_targets[name]))
-                / (4.0 * features[name].shape[-1] ** 2)
-                for name, weight in self.style_layers.items()
-            ]
-        )
+        if self.regions is None:
+            style = tf.add_n(
+                [
+                    weight
+                    * tf.reduce_sum(tf.square(gram_matrix(features[name]) - self.style_targets[name]))
+                    / (4.0 * features[name].shape[-1] ** 2)
+                    for name, weight in self.style_layers.items()
+                ]
+            )
+        else:
+            guides, targets, weights = zip(*self.regions)
+            style = guided_style_loss(features, guides, targets, self.style_layers, weights)
         tv = total_variation(image)
         total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
         return content, style, tv, total

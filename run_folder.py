@@ -23,7 +23,16 @@ from files import file_digest, safe_name, write_atomic
 
 # Settings that do not change the picture, so that a run can be resumed or extended with other values.
 NOT_IN_RUN_IDENTITY = ("iterations", "save_every", "print_every", "output_dir", "fresh")
-INPUT_FILES = ("content_image", "style_images", "init", "weights_file")  # in the identity by their content
+# In the identity by their content.
+INPUT_FILES = (
+    "content_image",
+    "style_images",
+    "init",
+    "weights_file",
+    "style_masks",
+    "style_region_masks",
+    "content_mask",
+)
 NAME_STEMS_MAX = 80  # characters of the folder name taken by the images' names; with the digest and the
 # longest file name in it (<name>-<size>px-tile000.png and the like) well within the 255 of file systems
 
@@ -40,6 +49,9 @@ def run_identity(settings, weights_digest):
         "styles": [file_digest(path) for path in settings.style_images],
         "init": file_digest(settings.init) if os.path.isfile(settings.init) else settings.init,
         "weights": weights_digest,
+        "style_masks": [file_digest(path) for path in settings.style_masks],
+        "style_region_masks": [file_digest(path) for path in settings.style_region_masks],
+        "content_mask": settings.content_mask and file_digest(settings.content_mask),
     }
     digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
     stems = "-".join(

@@ -28,6 +28,10 @@ STYLE_IMAGES = ["images/starry_night.jpg"]  # one or more paintings
 STYLE_BLEND = []  # weight of each painting, normalized to sum to 1; empty: equal weights
 SIZE_PX = 512  # longer side of the result in pixels; the photo's aspect ratio is kept
 SCALES = [2]  # coarse-to-fine passes: a count (each pass half the size of the next) or their sizes
+STYLE_MASKS = []  # one mask per painting, the photo's shape: white where that painting's style goes; empty: none
+STYLE_REGION_MASKS = []  # one mask per painting, its shape: white where the style is taken from; empty: all of it
+CONTENT_MASK = None  # a mask the photo's shape: style only inside its white part, the photo kept outside
+MASK_MODE = "inside"  # how masks reach the layers: "inside" (a neuron counts if it sees only the region), "simple"
 STYLE_SCALE = 1.0  # size of the painting relative to the result: larger gives larger brush strokes
 CONTENT_WEIGHT = 1e-3  # alpha in the paper
 STYLE_WEIGHT = 1.0  # beta in the paper
@@ -51,7 +55,8 @@ TILE_PX = 0  # refine images larger than this in overlapping tiles; 0: the large
 # ----------------------------------------------------------------------------------------------------
 
 from errors import Diverged, ProgramExit, UserError, write_failed  # noqa: E402 (the settings come first)
-from jobs import build_network, stylize  # noqa: E402
+from guides import GUIDE_MODES, load_mask  # noqa: E402
+from jobs import Masks, build_network, stylize  # noqa: E402
 from optimizers import OPTIMIZERS  # noqa: E402
 from records import RunRecorder, StopRequest  # noqa: E402
 from run_folder import INPUT_FILES, RunFolder, run_identity  # noqa: E402
@@ -103,6 +108,10 @@ FLAGS = {
     "STYLE_BLEND": ("--style-blend", {"nargs": "+", "type": non_negative_float}),
     "SIZE_PX": ("--size", {"type": positive_int}),
     "SCALES": ("--scales", {"nargs": "+", "type": positive_int}),
+    "STYLE_MASKS": ("--style-masks", {"nargs": "+", "metavar": "FILE"}),
+    "STYLE_REGION_MASKS": ("--style-region-masks", {"nargs": "+", "metavar": "FILE"}),
+    "CONTENT_MASK": ("--content-mask", {"metavar": "FILE"}),
+    "MASK_MODE": ("--mask-mode", {"choices": GUIDE_MODES}),
     "STYLE_SCALE": ("--style-scale", {"type": positive_float}),
     "CONTENT_WEIGHT": ("--content-weight", {"type": non_negative_float}),
     "STYLE_WEIGHT": ("--style-weight", {"type": non_negative_float}),
@@ -192,6 +201,9 @@ def check(settings):
         settings.iterations = [max(1, settings.iterations[0] // 2 ** (passes - 1 - i)) for i in range(passes)]
     if len(settings.iterations) != len(settings.scales):
         raise UserError(f"--iterations needs 1 or {len(settings.scales)} numbers (one per pass)")
+    for flag, masks in (("--style-masks", settings.style_masks), ("--style-region-masks", settings.style_region_masks)):
+        if masks and len(masks) != len(settings.style_images):
+            raise UserError(f"{flag} needs {len(settings.style_images)} masks, one per style image, not {len(masks)}")
     if settings.init not in START_IMAGES and not os.path.isfile(settings.init):
         raise UserError(f"--init {settings.init!r} is neither one of {', '.join(START_IMAGES)} nor an image file")
 
@@ -220,6 +232,7 @@ def run(settings):
     styles = [load_image(path) for path in settings.style_images]
     if settings.init not in START_IMAGES:
         load_image(settings.init)  # refused now if it cannot be read, not when the first pass starts
+    masks = load_masks(settings, content, styles)
     tile = settings.tile_px or tile_size(*fit_long_side(content.shape, settings.size_px))
     check_memory(content.shape, [style.shape for style in styles], settings.size_px, settings.style_scale, tile)
     weights = load_weights(settings.weights_file)
@@ -236,7 +249,7 @@ def run(settings):
         network = build_network(settings, weights)
         started = time.perf_counter()
         try:
-            picture = stylize(settings, content, styles, network, tile, recorder)
+            picture = stylize(settings, content, styles, network, tile, recorder, masks)
         except Diverged as error:
             raise ProgramExit(recorder.diverged(error), error.status) from None
         path = recorder.finish(picture, resize(content, *picture.shape[:2]), styles)
@@ -244,6 +257,23 @@ def run(settings):
         peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         recorder.write_record(status="finished", elapsed_s=round(elapsed_s, 1), peak_memory_gib=round(peak_gib, 2))
     print(f"result: {path}  ({elapsed_s:.0f} s, peak memory {peak_gib:.1f} GiB)")
+
+
+def load_masks(settings, content, styles):
+    """The masks the settings name, read and checked now (MaskError otherwise), at full size."""
+
+    def read(path, image):
+        mask, file_shape = load_mask(path, *image.shape[:2])
+        if file_shape != image.shape[:2]:
+            print(f"note: mask {path} resized from {file_shape[1]}x{file_shape[0]} px to the image's size")
+        return mask
+
+    return Masks(
+        styles=tuple(read(path, content) for path in settings.style_masks) or None,
+        paintings=tuple(read(path, style) for path, style in zip(settings.style_region_masks, styles)) or None,
+        content=read(settings.content_mask, content) if settings.content_mask else None,
+        mode=settings.mask_mode,
+    )
 
 
 def plan_resumed_run(settings, record, tile):

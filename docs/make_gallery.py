@@ -16,10 +16,12 @@ import cv2
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 import style_transfer  # noqa: E402
+from utils import side_by_side  # noqa: E402
 
 # The demonstrations are smaller and shorter than the defaults, to keep the whole gallery cheap.
 SMALL = ["--size", "384", "--iterations", "100", "--save-every", "1000", "--print-every", "50"]
 ASTRONAUT = "images/astronaut.png"
+PERSON, BACKGROUND = "images/astronaut_person_mask.png", "images/astronaut_background_mask.png"
 STARRY, WAVE, KANDINSKY = "images/starry_night.jpg", "images/great_wave.png", "images/kandinsky_composition_viii.png"
 
 # name: (caption, flags)
@@ -71,6 +73,27 @@ PICTURES = {
         "--content astronaut.png --style kandinsky_composition_viii.png --style-weight 5",
         [*SMALL, "--content", ASTRONAUT, "--style", KANDINSKY, "--style-weight", "5"],
     ),
+    # Spatial control: each picture is shown with its masks beside it.
+    "masks_two_styles": (
+        "--style kandinsky starry_night --style-masks person background --style-weight 5",
+        [
+            *SMALL,
+            "--content",
+            ASTRONAUT,
+            "--style",
+            KANDINSKY,
+            STARRY,
+            "--style-masks",
+            PERSON,
+            BACKGROUND,
+            "--style-weight",
+            "5",
+        ],
+    ),
+    "masks_content": (
+        "--style great_wave --content-mask background --style-weight 5",
+        [*SMALL, "--content", ASTRONAUT, "--style", WAVE, "--content-mask", BACKGROUND, "--style-weight", "5"],
+    ),
 }
 
 
@@ -82,7 +105,12 @@ def make(name):
         sys.exit(f"{name}: style_transfer.py exited with {status}")
     final = max(glob.glob(os.path.join(output_dir, "*", "*-final.png")), key=os.path.getmtime)
     target = os.path.join(ROOT, "docs", "gallery", f"{name}.jpg")
-    cv2.imwrite(target, cv2.imread(final), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    picture = cv2.imread(final)
+    masks = [flags[i + 1] for i, flag in enumerate(flags[:-1]) if flag == "--content-mask"]
+    masks += [path for path in flags if path.endswith("_mask.png") and path not in masks]
+    if masks:  # the masks beside the picture, in the order given
+        picture = side_by_side([picture, *(cv2.imread(path) for path in masks)], picture.shape[0])
+    cv2.imwrite(target, picture, [cv2.IMWRITE_JPEG_QUALITY, 88])
     if name == "default":
         sheet = cv2.imread(final.replace("-final.png", "-sheet.png"))
         cv2.imwrite(os.path.join(ROOT, "docs", "gallery", "default_sheet.jpg"), sheet, [cv2.IMWRITE_JPEG_QUALITY, 88])

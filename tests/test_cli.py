@@ -29,6 +29,10 @@ CASES = {
     "weights-truncated-h5": (["--weights", "{dir}/truncated.h5"], "truncated.h5"),
     "weights-h5-not-vgg19": (["--weights", "{dir}/other.h5"], "conv1_1"),
     "init-garbage": (["--init", "{dir}/garbage.jpg"], "garbage.jpg"),
+    "masks-not-one-per-style": (["--style-masks", "{dir}/white.png", "{dir}/white.png"], "needs 1 masks"),
+    "mask-not-an-image": (["--style-masks", "{dir}/garbage.jpg"], "garbage.jpg"),
+    "mask-all-black": (["--content-mask", "{dir}/black.png"], "black.png has no region"),
+    "mask-other-aspect": (["--style-masks", "{dir}/wide.png"], "wide.png is 80x10 px"),
 }
 
 
@@ -40,6 +44,9 @@ def make_inputs(folder):
     (folder / "a_folder").mkdir()
     (folder / "a_file").write_text("a regular file where a folder is expected\n")
     (folder / "garbage.jpg").write_bytes(rng.bytes(2000))
+    cv2.imwrite(str(folder / "white.png"), np.full((30, 40), 255, np.uint8))
+    cv2.imwrite(str(folder / "black.png"), np.zeros((30, 40), np.uint8))
+    cv2.imwrite(str(folder / "wide.png"), np.full((10, 80), 255, np.uint8))
 
     import h5py
 

@@ -1,0 +1,115 @@
+"""Spatial control in a run: masks that change nothing when they cover everything, regions that take
+their own painting's style, a content mask that keeps the photo outside it."""
+
+import argparse
+
+import numpy as np
+import pytest
+from conftest import CONTENT_LAYERS, STYLE_LAYERS, loss_values, random_image
+
+import jobs
+import style_transfer
+from guides import guided_gram_matrix, layer_guides
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def network(vgg_weights):
+    from vgg_model import VGG19
+
+    return VGG19(vgg_weights, [*CONTENT_LAYERS, *STYLE_LAYERS])
+
+
+def settings(*flags):
+    parsed = style_transfer.parse_args(["--size", str(SIZE), "--scales", "1", *flags])
+    return argparse.Namespace(**dict(vars(parsed), precision="float32"))
+
+
+def stripes(vertical, colour):
+    """A painting of thin stripes in one colour on white: a style with a clear direction and hue."""
+    painting = np.full((SIZE, SIZE, 3), 255.0, np.float32)
+    if vertical:
+        painting[:, ::4] = colour
+    else:
+        painting[::4, :] = colour
+    return painting
+
+
+def test_a_mask_over_everything_gives_the_loss_without_masks(network):
+    s = settings()
+    content, painting, image = (random_image(40, 56, seed=seed) for seed in (1, 2, 3))
+    plain = jobs.PassStyle(s, network, [painting], jobs.Masks(), 40, 56)
+    everywhere = jobs.PassStyle(s, network, [painting], jobs.Masks(styles=(np.ones((40, 56), np.float32),)), 40, 56)
+    box = (0, 0, 40, 56)
+    assert plain.regions(box) is None
+    unmasked = jobs.build_optimizer(s, network, content, plain.targets, image)
+    masked = jobs.build_optimizer(s, network, content, None, image, everywhere.regions(box))
+    np.testing.assert_allclose(loss_values(masked, image), loss_values(unmasked, image), rtol=1e-6)
+
+
+def region_gram(network, image, mask, layer):
+    from tf_setup import tf
+
+    features = network(tf.constant(image[None]))[layer]
+    return guided_gram_matrix(features, layer_guides(mask, [layer], "simple")[layer]).numpy()
+
+
+def test_complementary_masks_put_each_paintings_style_in_its_region(network):
+    red_vertical, blue_horizontal = stripes(True, (200, 30, 30)), stripes(False, (30, 30, 200))
+    left = np.zeros((SIZE, SIZE), np.float32)
+    left[:, : SIZE // 2] = 1
+    s = settings("--style", "a", "b", "--iterations", "40", "--style-weight", "100")
+    content = np.full((SIZE, SIZE, 3), 128.0, np.float32)
+    masks = jobs.Masks(styles=(left, 1 - left))
+    picture = jobs.stylize(s, content, [red_vertical, blue_horizontal], network, tile_px=SIZE, masks=masks)
+    for layer in ("conv1_1", "conv2_1", "conv3_1"):
+        for region, own, other in ((left, red_vertical, blue_horizontal), (1 - left, blue_horizontal, red_vertical)):
+            gram = region_gram(network, picture, region, layer)
+            to_own = np.linalg.norm(gram - region_gram(network, own, np.ones_like(region), layer))
+            to_other = np.linalg.norm(gram - region_gram(network, other, np.ones_like(region), layer))
+            # Both paintings blended over the whole picture, without masks, give 0.47-0.55 here.
+            assert to_own < 0.35 * to_other, (layer, to_own, to_other)
+
+
+def test_a_content_mask_keeps_the_photo_outside_it(network):
+    s = settings("--iterations", "10", "--style-weight", "100")
+    photo = random_image(SIZE, SIZE, seed=5)
+    inside = np.zeros((SIZE, SIZE), np.float32)
+    inside[:, : SIZE // 2] = 1
+    picture = jobs.stylize(s, photo, [stripes(True, (200, 30, 30))], network, tile_px=SIZE,
+                           masks=jobs.Masks(content=inside))  # fmt: skip
+    away_from_the_edge = SIZE // 2 + 4  # the feathered edge is about a pixel wide at this size
+    np.testing.assert_allclose(picture[:, away_from_the_edge:], photo[:, away_from_the_edge:], atol=0.5)
+    assert np.abs(picture[:, : SIZE // 2 - 4] - photo[:, : SIZE // 2 - 4]).mean() > 10  # painted inside
+
+
+def test_masks_work_in_tiles_and_passes(network, tmp_path):
+    """A tiled pass after a coarse one: each tile takes the guides of its own part of the masks."""
+    s = settings("--style", "a", "b", "--scales", "32", "64", "--iterations", "3", "3")
+    left = np.zeros((SIZE, SIZE), np.float32)
+    left[:, : SIZE // 2] = 1
+    content = random_image(SIZE, SIZE, seed=6)
+    masks = jobs.Masks(styles=(left, 1 - left), content=np.ones((SIZE, SIZE), np.float32))
+    picture = jobs.stylize(s, content, [stripes(True, (200, 30, 30)), stripes(False, (30, 30, 200))], network,
+                           tile_px=48, masks=masks)  # fmt: skip
+    assert picture.shape == (SIZE, SIZE, 3) and np.isfinite(picture).all()
+
+
+def test_a_painting_region_mask_takes_the_style_from_that_region_only(network):
+    """A painting of red vertical stripes on its left and blue horizontal ones on its right: with a
+    region mask of its right half, the picture takes the blue stripes' style."""
+    painting = stripes(True, (200, 30, 30))
+    painting[:, SIZE // 2 :] = stripes(False, (30, 30, 200))[:, SIZE // 2 :]
+    right = np.zeros((SIZE, SIZE), np.float32)
+    right[:, SIZE // 2 :] = 1
+    s = settings("--iterations", "40", "--style-weight", "100")
+    content = np.full((SIZE, SIZE, 3), 128.0, np.float32)
+    masks = jobs.Masks(paintings=(right,), mode="simple")
+    picture = jobs.stylize(s, content, [painting], network, tile_px=SIZE, masks=masks)
+    everywhere = np.ones((SIZE, SIZE), np.float32)
+    for layer in ("conv1_1", "conv2_1"):
+        gram = region_gram(network, picture, everywhere, layer)
+        to_blue = np.linalg.norm(gram - region_gram(network, painting, right, layer))
+        to_red = np.linalg.norm(gram - region_gram(network, painting, 1 - right, layer))
+        assert to_blue < 0.6 * to_red, (layer, to_blue, to_red)  # without the region mask: about 1
