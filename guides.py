@@ -108,7 +108,7 @@ def _grow(guide, positions):
     return extreme(guide, size=2 * abs(positions) + 1, mode="nearest")
 
 
-def feather(mask, sigma_share=0.005):
+def soften_edge(mask, sigma_share=0.005):
     """The mask with its edge blurred over about sigma_share of the image's longer side (at least a
     pixel), so that what is kept and what is painted meet without a seam."""
     sigma_px = max(1.0, sigma_share * max(mask.shape))

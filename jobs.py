@@ -9,7 +9,7 @@ import functools
 import numpy as np
 
 import utils
-from guides import feather, guided_style_targets, layer_guides
+from guides import guided_style_targets, layer_guides, soften_edge
 from losses import StyleTransferLoss, style_targets, tiled_gram_matrices
 from optimizers import ImageOptimizer
 from tf_setup import resolve_precision
@@ -154,7 +154,7 @@ def stylize(settings, content, styles, network, tile_px, observer=None, masks=Ma
 
 def kept_outside(to_output, photo, content_mask):
     """to_output, with the photo kept outside the content mask, blended across a feathered edge."""
-    keep = feather(utils.resize(content_mask, *photo.shape[:2]))[:, :, None]
+    keep = soften_edge(utils.resize(content_mask, *photo.shape[:2]))[:, :, None]
     return lambda image: keep * to_output(image) + (1 - keep) * photo
 
 

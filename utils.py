@@ -5,7 +5,6 @@ import os
 import numpy as np
 
 from errors import ImageError
-from files import write_atomic
 
 # Refuse decompression bombs (a tiny header claiming a gigantic image) before OpenCV allocates them.
 # The limit also bounds what any file can cost, since a JPEG, GIF or BMP of a few hundred bytes can
@@ -120,10 +119,6 @@ def encode_png(image):
     if not ok:
         raise OSError("PNG encoding failed")
     return encoded.tobytes()
-
-
-def save_image(path, image):
-    write_atomic(path, encode_png(image))
 
 
 # --- Colour -----------------------------------------------------------------------------------------

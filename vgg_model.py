@@ -7,7 +7,6 @@ from tf_setup import onednn_enabled, tf
 BLOCK_WIDTHS = (64, 128, 256, 512, 512)
 BLOCK_DEPTHS = (2, 2, 4, 4, 4)
 CONV_LAYERS = tuple(f"conv{b + 1}_{i + 1}" for b, depth in enumerate(BLOCK_DEPTHS) for i in range(depth))
-POOL_LAYERS = tuple(f"pool{b + 1}" for b in range(len(BLOCK_DEPTHS)))
 LAYERS = tuple(
     name
     for b, depth in enumerate(BLOCK_DEPTHS)

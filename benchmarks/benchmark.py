@@ -25,7 +25,14 @@ from datetime import datetime, timezone
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-import jobs  # noqa: E402 (TensorFlow itself is imported on first use, only in the workers)
+# The program's own modules; TensorFlow itself is imported on first use, only in the workers.
+import jobs  # noqa: E402
+import style_transfer  # noqa: E402
+from losses import style_targets  # noqa: E402
+from tf_setup import onednn_enabled, resolve_precision, tf  # noqa: E402
+from tiling import tile_size  # noqa: E402
+from utils import fit_long_side, load_image, start_image  # noqa: E402
+from weights import load_weights  # noqa: E402
 
 CONTENT_IMAGE = os.path.join(REPO, "images", "cincinnati_bridge.jpg")
 STYLE_IMAGE = os.path.join(REPO, "images", "starry_night.jpg")
@@ -43,9 +50,6 @@ def project_settings(size_px, *flags):
     """style_transfer.py's settings at size_px, parsed by its own parser and with the precision
     resolved as style_transfer.run resolves it, so that losses, layers, start image and seed are the
     program's defaults; flags change them."""
-    import style_transfer
-    from tf_setup import resolve_precision
-
     settings = style_transfer.parse_args(
         ["--content", CONTENT_IMAGE, "--style", STYLE_IMAGE, "--size", str(size_px), *flags]
     )
@@ -59,30 +63,18 @@ STEP_FLAGS = ("--scales", "1", "--optimizer", "adam", "--learning-rate", str(REF
 
 def load_inputs(settings):
     """The photo and the paintings, read as style_transfer.run reads them."""
-    from utils import load_image
-
     return load_image(settings.content_image), [load_image(path) for path in settings.style_images]
-
-
-def build_network(settings, weights):
-    from vgg_model import VGG19
-
-    return VGG19(weights, [*settings.content_layers, *settings.style_layers], settings.pooling, settings.precision)
 
 
 def pass_images(settings):
     """(content, styles, start image) of a one-pass run's only pass, as jobs.stylize makes them."""
-    from utils import start_image
-
     content, styles, _ = jobs.prepare_images(settings, *load_inputs(settings), settings.size_px)
     return content, styles, start_image(settings.init, content, styles[0], settings.noise_ratio, settings.seed)
 
 
 def build_job(settings, weights, content, styles, start):
     """The optimizer of a one-pass run's only job, built by the builders jobs.stylize uses."""
-    from losses import style_targets
-
-    network = build_network(settings, weights)
+    network = jobs.build_network(settings, weights)
     targets = style_targets(network, styles, settings.style_blend, settings.style_layers)
     return jobs.build_optimizer(settings, network, content, targets, start)
 
@@ -218,8 +210,6 @@ def half_size_first(size_px, coarse_iterations):
 def quality_settings(size_px):
     """Our settings whose time to the original's loss is measured: (label, style_transfer.py flags).
     Flags not given are the program's defaults."""
-    import style_transfer
-
     default_coarse = style_transfer.parse_args(["--size", str(size_px)]).iterations[0]  # two passes by default
     return [
         ("Adam, learning rate 2", ("--optimizer", "adam", "--learning-rate", "2", *one_pass())),
@@ -254,12 +244,9 @@ class Clock:
 def stylize(settings, weights, observer):
     """A user's run of `settings` less its run folder: jobs.stylize on the bundled images, with the
     tile size style_transfer.run picks and a network built here, reporting to `observer`."""
-    from tiling import tile_size
-    from utils import fit_long_side
-
     content, styles = load_inputs(settings)
     tile_px = settings.tile_px or tile_size(*fit_long_side(content.shape, settings.size_px))
-    return jobs.stylize(settings, content, styles, build_network(settings, weights), tile_px, observer)
+    return jobs.stylize(settings, content, styles, jobs.build_network(settings, weights), tile_px, observer)
 
 
 class _BudgetSpent(Exception):
@@ -344,9 +331,6 @@ def speed_worker(size_px, rounds, iterations_per_round):
     """Seconds per iteration of our step (in the precision the program picks, and in float32 if that is
     another) and of the baseline's, taken in alternating rounds so that a change in the machine's
     speed during the run slows all alike."""
-    from tf_setup import onednn_enabled
-    from weights import load_weights
-
     weights = load_weights(log=lambda *_: None)
     settings = project_settings(size_px, *STEP_FLAGS)
     content, styles, start = pass_images(settings)
@@ -379,16 +363,8 @@ def speed_worker(size_px, rounds, iterations_per_round):
 def memory_worker(size_px, iterations, implementation, process_started):
     """Peak resident memory of `iterations` steps of one implementation alone, and the moments (on
     the system-wide monotonic clock, so comparable with the parent's) at which start-up stages ended."""
-    import importlib
-
-    for module in ("style_transfer", "records"):  # the modules a run imports (jobs came in with this script)
-        importlib.import_module(module)
-    from tf_setup import onednn_enabled
-
     onednn_enabled()  # TensorFlow comes in on first use; a run's first is resolving --precision auto
     moments = {"imported": time.monotonic()}
-    from weights import load_weights
-
     weights = load_weights(log=lambda *_: None)
     moments["weights_loaded"] = time.monotonic()
     settings = project_settings(size_px, *STEP_FLAGS)
@@ -411,9 +387,6 @@ def memory_worker(size_px, iterations, implementation, process_started):
 def quality_worker(size_px, reference_iterations, budget_ratio):
     """The original's loss after reference_iterations, then each of our settings run for budget_ratio
     times the original's time: when it reached that loss, and the loss it had when the time ran out."""
-    from tf_setup import onednn_enabled, tf
-    from weights import load_weights
-
     weights = load_weights(log=lambda *_: None)
     onednn_enabled()  # TensorFlow imported before any clock starts, as in a run (by --precision auto)
     reference = ReferenceObserver()
