@@ -118,7 +118,7 @@ def soften_edge(mask, sigma_share=0.005):
 def guided_gram_matrix(features, guide):
     """(F * g)^T (F * g) / sum(g^2) for a (1, height, width, N) feature map and a (height, width) guide."""
     weights = tf.reshape(tf.cast(guide, tf.float32), (-1, 1))
-    flat = tf.reshape(features, (-1, features.shape[-1])) * weights
+    flat = tf.reshape(tf.cast(features, tf.float32), (-1, features.shape[-1])) * weights
     return tf.matmul(flat, flat, transpose_a=True) / tf.reduce_sum(tf.square(weights))
 
 

@@ -21,17 +21,42 @@ from vgg_model import layer_stride
 ALIGN_PX = 16  # VGG19 halves the resolution four times before conv5_1
 
 
+@tf.custom_gradient
 def gram_matrix(features):
-    """F^T F / M for a (1, height, width, N) feature map, F being its (M = height*width) x N reshape."""
-    channels = features.shape[-1]
-    flat = tf.reshape(features, (-1, channels))
-    return tf.matmul(flat, flat, transpose_a=True) / tf.cast(tf.shape(flat)[0], tf.float32)
+    """F^T F / M for a (1, height, width, N) feature map, F being its (M = height*width) x N reshape,
+    summed in float32 whatever the network's precision.
+
+    Its gradient F (dG + dG^T) / M is one matmul instead of autodiff's two, and it is taken in the
+    features' own precision: the gradient goes on into the network in that precision anyway."""
+    flat = tf.reshape(features, (-1, features.shape[-1]))
+    exact = tf.cast(flat, tf.float32)
+    positions = tf.cast(tf.shape(flat)[0], tf.float32)
+
+    def gradient(upstream):
+        symmetric = tf.cast((upstream + tf.transpose(upstream)) / positions, features.dtype)
+        return tf.reshape(tf.matmul(flat, symmetric), tf.shape(features))
+
+    return tf.matmul(exact, exact, transpose_a=True) / positions, gradient
 
 
+@tf.custom_gradient
 def total_variation(image):
-    return tf.reduce_sum(tf.square(image[:, 1:, :, :] - image[:, :-1, :, :])) + tf.reduce_sum(
-        tf.square(image[:, :, 1:, :] - image[:, :, :-1, :])
-    )
+    """The sum of squared differences between vertically and horizontally neighbouring pixels."""
+    down = image[:, 1:, :, :] - image[:, :-1, :, :]
+    right = image[:, :, 1:, :] - image[:, :, :-1, :]
+
+    def gradient(upstream):
+        # Each pixel's differences with the pixels before and after it, zero beyond the border: what
+        # autodiff builds from StridedSliceGrad, many times slower (benchmarks/README.md).
+        down_padded = tf.pad(down, [[0, 0], [1, 1], [0, 0], [0, 0]])
+        right_padded = tf.pad(right, [[0, 0], [0, 0], [1, 1], [0, 0]])
+        return (
+            2.0
+            * upstream
+            * (down_padded[:, :-1] - down_padded[:, 1:] + right_padded[:, :, :-1] - right_padded[:, :, 1:])
+        )
+
+    return tf.reduce_sum(tf.square(down)) + tf.reduce_sum(tf.square(right)), gradient
 
 
 def style_targets(network, styles, style_blend, style_layers):
@@ -68,7 +93,7 @@ def tiled_gram_matrices(network, image, layers, tile_px, margin_px=64):
                     (core_top - top) // stride : -(-(core_bottom - top) // stride),
                     (core_left - left) // stride : -(-(core_right - left) // stride),
                 ]
-                flat = tf.reshape(core, (-1, core.shape[-1]))
+                flat = tf.reshape(tf.cast(core, tf.float32), (-1, core.shape[-1]))
                 sums[name] += tf.matmul(flat, flat, transpose_a=True)
     return {name: sums[name] / float(feature_positions(height, width, layer_stride(name))) for name in layers}
 
@@ -99,7 +124,7 @@ class StyleTransferLoss:
         self.content_layers, self.style_layers = dict(content_layers), dict(style_layers)
         self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
         content_features = network(tf.constant(content[None]))
-        self.content_targets = {name: content_features[name] for name in self.content_layers}
+        self.content_targets = {name: tf.cast(content_features[name], tf.float32) for name in self.content_layers}
         self.style_targets, self.regions = style_targets, regions
 
     def __call__(self, image):
@@ -107,7 +132,9 @@ class StyleTransferLoss:
         features = self.network(image)
         content = tf.add_n(
             [
-                weight * 0.5 * tf.reduce_sum(tf.square(features[name] - self.content_targets[name]))
+                weight
+                * 0.5
+                * tf.reduce_sum(tf.square(tf.cast(features[name], tf.float32) - self.content_targets[name]))
                 for name, weight in self.content_layers.items()
             ]
         )

@@ -51,17 +51,22 @@ def onednn_enabled():
     return _pywrap_util_port.IsMklEnabled()
 
 
+def cpu_flags(cpuinfo="/proc/cpuinfo"):
+    """The CPU's feature flags as /proc/cpuinfo lists them; none where it cannot be read (not Linux)."""
+    try:
+        with open(cpuinfo) as f:
+            return set(next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []))
+    except OSError:
+        return set()
+
+
 def native_bfloat16(cpuinfo="/proc/cpuinfo", onednn=None):
     """Whether this CPU multiplies bfloat16 in hardware (AVX-512 BF16 or AMX) and oneDNN is on: only
     then are bfloat16 convolutions faster than float32 ones; elsewhere they are emulated and many
     times slower (benchmarks/README.md)."""
     if not (onednn_enabled() if onednn is None else onednn):
         return False
-    try:
-        with open(cpuinfo) as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:  # not Linux: nothing to go by
-        return False
+    flags = cpu_flags(cpuinfo)
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 

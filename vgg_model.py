@@ -1,7 +1,7 @@
 """VGG19, the network of the style transfer: its layers (names, shapes, strides) and the frozen
 network built from its weights (weights.py finds and reads those)."""
 
-from tf_setup import onednn_enabled, tf
+from tf_setup import cpu_flags, onednn_enabled, tf
 
 # Layer names of VGG19's convolutional part, in order (blocks of 2, 2, 4, 4, 4 convolutions).
 BLOCK_WIDTHS = (64, 128, 256, 512, 512)
@@ -35,14 +35,18 @@ class VGG19:
 
     Built only up to the deepest layer asked for. Feature maps are taken after the ReLU, as in
     Gatys et al., so `conv4_2` names the rectified response of that convolution. The network runs
-    in `precision` (float32 or bfloat16) and hands its features back as float32, so that the losses
-    and Gram matrices are always summed in float32.
+    in `precision` (float32 or bfloat16) from its input to its features, which it hands back in that
+    precision: the losses sum them in float32 (losses.py).
 
     Each convolution carries its own gradient, with respect to its input only: the weights are
     constants, so the filter gradients that autodiff would also build are never wanted. The input
     gradient of a stride-1 SAME 3x3 convolution is itself such a convolution, of the output
-    gradient with the kernel turned by 180 degrees and its input and output channels swapped; both
-    directions go through `convolve`, which picks the faster of TensorFlow's two ways to compute one.
+    gradient with the kernel turned by 180 degrees and its input and output channels swapped, so
+    either direction can be computed by either of TensorFlow's two kernels, Conv2D and
+    Conv2DBackpropInput, and each takes the faster one on this machine (benchmarks/README.md): with
+    oneDNN on AVX-512, Conv2D forward (Grappler fuses it with the bias and the ReLU) and the input
+    gradient's own kernel backward; with oneDNN on AVX2, where its Conv2D is a slow GEMM, the
+    input-gradient kernel both ways; with Eigen, Conv2D both ways.
     """
 
     def __init__(self, weights, layers, pooling="avg", precision="float32"):
@@ -60,12 +64,12 @@ class VGG19:
         }
         self.biases = {name: tf.constant(weights.biases[name], self.dtype) for name in convolutions}
         self.pool = {"avg": tf.nn.avg_pool2d, "max": tf.nn.max_pool2d}[pooling]
-        # oneDNN's input-gradient kernel is the faster of its two on AVX2 (and as fast on AVX-512); Eigen's
-        # Conv2D is the faster of its two (benchmarks/README.md has the measurements).
-        self.convolve = convolve_as_input_gradient if onednn_enabled() else convolve_forward
+        onednn = onednn_enabled()
+        self.forward = convolve_as_input_gradient if onednn and "avx512f" not in cpu_flags() else convolve_forward
+        self.backward = convolve_as_input_gradient if onednn else convolve_forward
 
     def __call__(self, image):
-        """Features {layer: float32 tensor} of a batch of RGB images with values 0..255."""
+        """Features {layer: tensor in the network's precision} of a batch of RGB images with values 0..255."""
         x, features = tf.cast(image - self.mean, self.dtype), {}
         for name in self.pipeline:
             if name in self.kernels:
@@ -73,17 +77,17 @@ class VGG19:
             else:
                 x = self.pool(x, 2, 2, "SAME")
             if name in self.layers:
-                features[name] = tf.cast(x, tf.float32)
+                features[name] = x
         return features
 
     def conv_relu(self, x, kernel, turned_kernel, bias):
 
         @tf.custom_gradient
         def layer(x):
-            y = tf.nn.relu(tf.nn.bias_add(self.convolve(x, kernel, turned_kernel), bias))
+            y = tf.nn.relu(tf.nn.bias_add(self.forward(x, kernel, turned_kernel), bias))
 
             def input_gradient(dy):
-                return self.convolve(tf.raw_ops.ReluGrad(gradients=dy, features=y), turned_kernel, kernel)
+                return self.backward(tf.raw_ops.ReluGrad(gradients=dy, features=y), turned_kernel, kernel)
 
             return y, input_gradient
 

@@ -6,6 +6,7 @@ import pytest
 from conftest import adam_step, loss_values, make_optimizer, random_image
 
 import vgg_model
+from losses import total_variation
 
 # Unequal weights, so that a layer's weight applied to the wrong layer shows.
 CONTENT_LAYERS = {"conv4_2": 1.0}
@@ -158,6 +159,21 @@ def test_gradient_matches_finite_differences(tf, network):
             estimate = central_difference(pixel)
             error = abs(estimate - gradient[pixel]) / max(abs(gradient[pixel]), rms)
             assert error < tolerance, f"pixel {pixel}: tape {gradient[pixel]:.6g}, differences {estimate:.6g}"
+
+
+def test_total_variation_gradient_matches_numpy(tf):
+    image = random_image(9, 13, seed=16)
+    variable = tf.Variable(image[None])
+    with tf.GradientTape() as tape:
+        scaled = 3.0 * total_variation(variable)  # the gradient flowing in is passed on, times its own
+    x = image.astype(np.float64)
+    down, right = np.diff(x, axis=0), np.diff(x, axis=1)
+    expected = np.zeros_like(x)
+    expected[1:] += 2 * down
+    expected[:-1] -= 2 * down
+    expected[:, 1:] += 2 * right
+    expected[:, :-1] -= 2 * right
+    np.testing.assert_allclose(tape.gradient(scaled, variable).numpy()[0], 3.0 * expected, rtol=1e-5, atol=1e-3)
 
 
 def test_adam_steps_match_numpy(tf, network):
