@@ -13,14 +13,18 @@ benchmarks/README.md for what each number means.
 """
 
 import argparse
+import functools
 import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
+
+import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -29,7 +33,7 @@ sys.path.insert(0, REPO)
 import jobs  # noqa: E402
 import style_transfer  # noqa: E402
 from losses import style_targets  # noqa: E402
-from tf_setup import onednn_enabled, resolve_precision, tf  # noqa: E402
+from tf_setup import cpu_flags, onednn_enabled, resolve_precision, tf  # noqa: E402
 from tiling import tile_size  # noqa: E402
 from utils import fit_long_side, load_image, start_image  # noqa: E402
 from weights import load_weights  # noqa: E402
@@ -93,14 +97,25 @@ class TutorialBaseline:
     set from ours, a Keras Model returning the style and content layers, Gram matrices by einsum,
     and a tf.function train step with GradientTape and a Keras Adam. As in the tutorial the image
     lives in 0..1, the network is Keras' own, with max pooling, and total variation is the tutorial's
-    tf.image.total_variation; only its time is compared, never its loss."""
+    tf.image.total_variation; only its time is compared, never its loss.
 
-    def __init__(self, settings, weights, content, styles, start_image):
+    In bfloat16 it is the tutorial with the one line a Keras user would add, the global policy
+    "mixed_bfloat16", set only while its network is built (a Keras layer keeps the policy it was built
+    under), so that another baseline in the same process stays float32; its outputs are cast to float32
+    before the Gram matrices, as ours are."""
+
+    def __init__(self, settings, weights, content, styles, start_image, precision="float32"):
         from tf_setup import tf  # the same oneDNN setting as the program's step
 
         self.tf = tf
         s = settings
-        vgg = tf.keras.applications.VGG19(include_top=False, weights=None)
+        mixed_precision = tf.keras.mixed_precision
+        previous_policy = mixed_precision.global_policy()
+        mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
+        try:
+            vgg = tf.keras.applications.VGG19(include_top=False, weights=None)
+        finally:
+            mixed_precision.set_global_policy(previous_policy)
         for name, kernel in weights.kernels.items():
             if name == "conv1_1":
                 kernel = kernel[:, :, ::-1, :]  # preprocess_input hands Keras' network BGR
@@ -110,6 +125,8 @@ class TutorialBaseline:
         self.model = tf.keras.Model(
             vgg.input, [vgg.get_layer(keras_layer(name)).output for name in self.style_layers + self.content_layers]
         )
+        if {output.dtype for output in self.model.outputs} != {precision}:
+            raise RuntimeError(f"the {precision} baseline's network computes in {self.model.outputs[0].dtype}")
         self.style_targets = self.extract(tf.constant(styles[0][None] / 255.0))[0]  # the first painting
         self.content_targets = self.extract(tf.constant(content[None] / 255.0))[1]
         self.style_weights, self.content_weights = list(s.style_layers.values()), list(s.content_layers.values())
@@ -125,7 +142,11 @@ class TutorialBaseline:
 
     def extract(self, image):
         """(Gram matrices of the style layers, features of the content layers) of a 0..1 image."""
-        outputs = self.model(self.tf.keras.applications.vgg19.preprocess_input(image * 255.0))
+        tf = self.tf
+        outputs = [
+            tf.cast(output, tf.float32)
+            for output in self.model(tf.keras.applications.vgg19.preprocess_input(image * 255.0))
+        ]
         return (
             [self.gram_matrix(output) for output in outputs[: len(self.style_layers)]],
             outputs[len(self.style_layers) :],
@@ -159,6 +180,48 @@ class TutorialBaseline:
         for _ in range(count):
             started = time.perf_counter()
             float(self.compiled_train_step())
+            step_s.append(time.perf_counter() - started)
+        return step_s
+
+
+class ConvolutionFloor:
+    """The step's convolutions alone: every convolution of `network`, forward and as the input gradient,
+    on inputs of the shapes they have in a step on a height x width image, in the network's precision,
+    by the same kernels its step uses, and nothing else (no bias, ReLU, pooling, losses or update).
+    The step can be no faster than this."""
+
+    def __init__(self, network, height, width):
+        rng = np.random.default_rng(0)
+        self.inputs = []
+        for name in network.pipeline:
+            if name not in network.kernels:
+                height, width = -(-height // 2), -(-width // 2)  # SAME pooling rounds up
+                continue
+            channels_in, channels_out = network.kernels[name].shape[2:]
+            self.inputs += [
+                tf.constant(rng.uniform(0, 1, (1, height, width, channels_in)), network.dtype),
+                tf.constant(rng.normal(0, 1, (1, height, width, channels_out)), network.dtype),
+            ]
+        convolutions = [
+            (network.kernels[name], network.turned_kernels[name])
+            for name in network.pipeline
+            if name in network.kernels
+        ]
+
+        def convolve_all(*inputs):
+            outputs = []
+            for (kernel, turned_kernel), x, dy in zip(convolutions, inputs[::2], inputs[1::2]):
+                outputs += [network.forward(x, kernel, turned_kernel), network.backward(dy, turned_kernel, kernel)]
+            return tf.stack([tf.cast(output[0, 0, 0, 0], tf.float32) for output in outputs])  # every one is run
+
+        # The inputs are arguments, not constants, so that Grappler cannot compute the convolutions ahead.
+        self.compiled = tf.function(convolve_all)
+
+    def timed_iterations(self, count):
+        step_s = []
+        for _ in range(count):
+            started = time.perf_counter()
+            self.compiled(*self.inputs).numpy()
             step_s.append(time.perf_counter() - started)
         return step_s
 
@@ -328,46 +391,42 @@ def peak_resident_bytes():
 
 
 def speed_worker(size_px, rounds, iterations_per_round):
-    """Seconds per iteration of our step (in the precision the program picks, and in float32 if that is
-    another) and of the baseline's, taken in alternating rounds so that a change in the machine's
-    speed during the run slows all alike."""
+    """Seconds per iteration of our step, of the tutorial baseline's and of the step's convolutions
+    alone, in the precision the program picks and in float32 if that is another, taken in alternating
+    rounds so that a change in the machine's speed during the run slows all alike."""
     weights = load_weights(log=lambda *_: None)
     settings = project_settings(size_px, *STEP_FLAGS)
     content, styles, start = pass_images(settings)
-    ours = build_job(settings, weights, content, styles, start)
-    baseline = TutorialBaseline(settings, weights, content, styles, start)
-    steps = {"ours": lambda count: timed_iterations(ours, count)}
-    if settings.precision != "float32":
-        exact = build_job(
-            project_settings(size_px, *STEP_FLAGS, "--precision", "float32"), weights, content, styles, start
-        )
-        steps["ours, float32"] = lambda count: timed_iterations(exact, count)
-    steps["baseline"] = baseline.timed_iterations
-    first_s = {name: step(1)[0] for name, step in steps.items()}  # tracing and compiling
-    step_s = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
-            step_s[name] += step(iterations_per_round)
     height, width = content.shape[:2]
-    return {
-        "height": height,
-        "width": width,
-        "first_s": first_s,
-        "step_s": step_s,
-        "precision": settings.precision,
-        "tensorflow": baseline.tf.__version__,
-        "onednn": onednn_enabled(),
-    }
+    steps = {}
+    for precision in dict.fromkeys([settings.precision, "float32"]):
+        precision_settings = project_settings(size_px, *STEP_FLAGS, "--precision", precision)
+        ours = build_job(precision_settings, weights, content, styles, start)
+        baseline = TutorialBaseline(precision_settings, weights, content, styles, start, precision)
+        floor = ConvolutionFloor(ours.loss.network, height, width)
+        steps[precision] = {
+            "ours": functools.partial(timed_iterations, ours),
+            "baseline": baseline.timed_iterations,
+            "convolutions": floor.timed_iterations,
+        }
+    first_s = {p: {name: step(1)[0] for name, step in named.items()} for p, named in steps.items()}  # compiling
+    step_s = {p: {name: [] for name in named} for p, named in steps.items()}
+    for _ in range(rounds):
+        for p, named in steps.items():
+            for name, step in named.items():
+                step_s[p][name] += step(iterations_per_round)
+    return {"height": height, "width": width, "first_s": first_s, "step_s": step_s}
 
 
-def memory_worker(size_px, iterations, implementation, process_started):
-    """Peak resident memory of `iterations` steps of one implementation alone, and the moments (on
-    the system-wide monotonic clock, so comparable with the parent's) at which start-up stages ended."""
+def memory_worker(size_px, iterations, implementation, precision, process_started):
+    """Peak resident memory of `iterations` steps of one implementation alone in one precision, and the
+    moments (on the system-wide monotonic clock, so comparable with the parent's) at which start-up
+    stages ended."""
     onednn_enabled()  # TensorFlow comes in on first use; a run's first is resolving --precision auto
     moments = {"imported": time.monotonic()}
     weights = load_weights(log=lambda *_: None)
     moments["weights_loaded"] = time.monotonic()
-    settings = project_settings(size_px, *STEP_FLAGS)
+    settings = project_settings(size_px, *STEP_FLAGS, "--precision", precision)
     content, styles, start = pass_images(settings)
     if implementation == "ours":
         optimizer = build_job(settings, weights, content, styles, start)
@@ -376,7 +435,7 @@ def memory_worker(size_px, iterations, implementation, process_started):
         moments["first_iteration"] = time.monotonic()
         timed_iterations(optimizer, iterations - 1)
     else:
-        baseline = TutorialBaseline(settings, weights, content, styles, start)
+        baseline = TutorialBaseline(settings, weights, content, styles, start, precision)
         moments["built"] = time.monotonic()
         baseline.timed_iterations(iterations)
     height, width = content.shape[:2]
@@ -410,7 +469,13 @@ def quality_worker(size_px, reference_iterations, budget_ratio):
     }
 
 
-WORKERS = {"speed": speed_worker, "memory": memory_worker, "quality": quality_worker}
+def machine_worker():
+    """The precision the program picks here, and TensorFlow as the program sets it up."""
+    return {"precision": resolve_precision("auto"), "tensorflow": tf.__version__, "onednn": onednn_enabled()}
+
+
+WORKERS = {"machine": machine_worker, "speed": speed_worker, "memory": memory_worker, "quality": quality_worker}
+PARTS = ("speed", "memory", "run", "quality")
 
 
 def run_worker(kind, **arguments):
@@ -429,19 +494,47 @@ def run_worker(kind, **arguments):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def whole_run(size_px, flags):
+    """Peak resident memory and wall time of a user's run: style_transfer.py with its defaults at size_px
+    (and `flags`), writing its files into a temporary folder. The peak is the run's own (its rusage, as
+    the parent reaps it), TensorFlow, the weights, every pass, the snapshots and the summaries included."""
+    with tempfile.TemporaryDirectory(prefix="benchmark-run-") as folder:
+        command = [sys.executable, "style_transfer.py", "--size", str(size_px), *flags, "--output-dir", folder]
+        started = time.monotonic()
+        process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        elapsed_s = time.monotonic() - started
+    if process.returncode != 0:
+        sys.exit(f"benchmark: {' '.join(command[1:])} failed with exit status {process.returncode}")
+    return {
+        "command": " ".join(["python", *command[1:-2]]),
+        "peak_bytes": usage.ru_maxrss * 1024,
+        "elapsed_s": elapsed_s,
+    }
+
+
 # --- The report -----------------------------------------------------------------------------------------
 
 
-def machine_description(speed):
+def machine_description(machine):
     """CPU, memory and software, the last two as a worker saw them (this process never loads TensorFlow)."""
     with open("/proc/cpuinfo") as f:
-        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), platform.machine())
-    onednn = "on" if speed["onednn"] else "off"
-    bfloat16 = "native" if speed["precision"] == "bfloat16" else "not native"
+        first_cpu = f.read().split("\n\n")[0]
+    fields = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in first_cpu.splitlines())}
+    cpu, family, model = fields.get("model name", platform.machine()), fields.get("cpu family"), fields.get("model")
+    flags = cpu_flags()
+    extensions = [name for flag, name in CPU_EXTENSIONS.items() if flag in flags] or ["no AVX-512"]
+    onednn = "on" if machine["onednn"] else "off"
+    bfloat16 = "native" if machine["precision"] == "bfloat16" else "not native"
     return (
-        f"{cpu}, {os.cpu_count()} logical CPUs (bfloat16 {bfloat16}), {total_memory_bytes() / 2**30:.1f} GiB; "
-        f"Python {platform.python_version()}, TensorFlow {speed['tensorflow']}, oneDNN {onednn}"
+        f"{cpu} (family {family}, model {model}; {', '.join(extensions)}), {os.cpu_count()} logical CPUs "
+        f"(bfloat16 {bfloat16}), {total_memory_bytes() / 2**30:.1f} GiB; Python {platform.python_version()}, "
+        f"TensorFlow {machine['tensorflow']}, oneDNN {onednn}"
     )
+
+
+CPU_EXTENSIONS = {"avx512f": "AVX-512", "avx512_bf16": "AVX-512 BF16", "amx_bf16": "AMX"}
 
 
 def total_memory_bytes():
@@ -465,33 +558,54 @@ def load_note(at_start, at_end):
     )
 
 
-def speed_table(speeds):
-    """Seconds per iteration of each step the speed worker timed ("ours", maybe "ours, float32", "baseline")."""
-    first = next(iter(speeds.values()))
-    ours = [name for name in first["step_s"] if name != "baseline"]
-    label = {name: f"ours ({first['precision']})" if name == "ours" else name for name in ours}
+def baseline_name(precision):
+    return "the tutorial with mixed_bfloat16" if precision == "bfloat16" else "the tutorial"
+
+
+def speed_table(speeds, precision):
+    """Seconds per iteration of our step, the tutorial's and the convolutions alone, in one precision."""
     header = [
         "size",
         "image (w x h)",
-        *(f"{label[name]} s/it" for name in ours),
-        "baseline s/it",
-        *(f"{name} / baseline" for name in ours),
-        "first iteration, ours / baseline s",
+        "ours s/it",
+        "tutorial s/it",
+        "convolutions alone s/it",
+        "ours / tutorial",
+        "ours / convolutions",
+        "convolutions / tutorial",
+        "first iteration, ours / tutorial s",
     ]
     lines = ["| " + " | ".join(header) + " |", "|---:" * len(header) + "|"]
     for size_px, speed in speeds.items():
-        median = {name: statistics.median(times) for name, times in speed["step_s"].items()}
-        ratios = [f"{median[name] / median['baseline']:.2f}" for name in ours]
-        ratios[0] = f"**{ratios[0]}**"  # the figure the target is about
+        median = {name: statistics.median(times) for name, times in speed["step_s"][precision].items()}
+        first_s = speed["first_s"][precision]
         cells = [
             str(size_px),
             f"{speed['width']} x {speed['height']}",
-            *(f"{median[name]:.3f}" for name in ours),
-            f"{median['baseline']:.3f}",
-            *ratios,
-            f"{speed['first_s']['ours']:.1f} / {speed['first_s']['baseline']:.1f}",
+            *(f"{median[name]:.3f}" for name in ("ours", "baseline", "convolutions")),
+            f"**{median['ours'] / median['baseline']:.2f}**",
+            f"**{median['ours'] / median['convolutions']:.2f}**",
+            f"{median['convolutions'] / median['baseline']:.2f}",
+            f"{first_s['ours']:.1f} / {first_s['baseline']:.1f}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def speed_section(speeds, rounds, iterations):
+    precisions = list(next(iter(speeds.values()))["step_s"])
+    lines = [
+        f"Median of {rounds} x {iterations} iterations after one compiling iteration, one process per size, every "
+        "step below taking its turn in each round. Ours is the optimizer jobs.build_optimizer builds for a run "
+        "(Adam, one pass), its run(...) timed by the Progress.step_s it reports; the tutorial is TensorFlow's "
+        "tutorial's Keras code, in bfloat16 with the global policy mixed_bfloat16; the convolutions alone are "
+        "the step's 26 convolutions (forward and input gradient, to conv5_1) and nothing else, the floor of "
+        "the step (benchmarks/README.md).",
+    ]
+    for precision in precisions:
+        chosen = " (the program's choice on this machine)" if precision == precisions[0] else ""
+        lines += ["", f"### {precision}{chosen}: ours against {baseline_name(precision)}", ""]
+        lines += speed_table(speeds, precision)
     return lines
 
 
@@ -512,26 +626,40 @@ def largest_fitting_size(memories, memory_bytes):
     return int((pixels * aspect) ** 0.5), slope, base
 
 
-def memory_table(memories, baseline_memories):
-    lines = ["| size | image (w x h) | ours peak GiB | baseline peak GiB |", "|---:|---:|---:|---:|"]
-    for size_px, memory in memories.items():
-        lines.append(
-            f"| {size_px} | {memory['width']} x {memory['height']} | {memory['peak_bytes'] / 2**30:.2f} | "
-            f"{baseline_memories[size_px]['peak_bytes'] / 2**30:.2f} |"
-        )
+def memory_table(memories):
+    """memories: {size: {precision: {"ours": ..., "baseline": ...}}}, the program's precision first."""
+    precisions = list(next(iter(memories.values())))
+    header = ["size", "image (w x h)"]
+    for precision in precisions:
+        header += [f"ours, {precision} GiB", f"tutorial, {precision} GiB"]
+    lines = ["| " + " | ".join(header) + " |", "|---:" * len(header) + "|"]
+    for size_px, by_precision in memories.items():
+        ours = by_precision[precisions[0]]["ours"]
+        cells = [str(size_px), f"{ours['width']} x {ours['height']}"]
+        for precision in precisions:
+            cells += [f"{by_precision[precision][name]['peak_bytes'] / 2**30:.2f}" for name in ("ours", "baseline")]
+        lines.append("| " + " | ".join(cells) + " |")
     memory_bytes = total_memory_bytes()
-    fit = largest_fitting_size(memories, memory_bytes)
+    fit = largest_fitting_size({size: m[precisions[0]]["ours"] for size, m in memories.items()}, memory_bytes)
     if fit is None:
         lines += ["", "Largest size in one pass: needs two sizes or more to extrapolate."]
     else:
         long_side_px, slope, base = fit
         lines += [
             "",
-            f"Largest size whose single pass fits in this machine's {memory_bytes / 2**30:.1f} GiB: about "
-            f"**{long_side_px} px** long side, extrapolated (not measured) from a straight line through the "
-            f"peaks above: {base / 2**30:.2f} GiB + {slope / 1024:.2f} KiB per pixel.",
+            f"Largest size whose single pass (ours, {precisions[0]}) fits in this machine's "
+            f"{memory_bytes / 2**30:.1f} GiB: about **{long_side_px} px** long side, extrapolated (not measured) "
+            f"from a straight line through the peaks above: {base / 2**30:.2f} GiB + {slope / 1024:.2f} KiB per pixel.",
         ]
     return lines
+
+
+def whole_run_lines(run):
+    return [
+        f"`{run['command']} --output-dir <a temporary folder>`: peak resident memory **{run['peak_bytes'] / 2**30:.2f} "
+        f"GiB** (the process's ru_maxrss), {run['elapsed_s']:.0f} s from start to exit, TensorFlow's start-up, "
+        "every pass and every file written included.",
+    ]
 
 
 def startup_table(size_px, memory):
@@ -582,7 +710,7 @@ def parse_args(argv=None):
     p.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: 128 px, 2 iterations, 1 round, time to quality over 2 iterations",
+        help="smoke run: 128 px, 2 iterations, 1 round, time to quality over 2 iterations, a run of 2 + 2",
     )
     p.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 1024], help="long sides in px")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds of ours and the baseline per size")
@@ -602,12 +730,22 @@ def parse_args(argv=None):
         default=0.5,
         help="wall time of each of our settings, as a share of the original's time",
     )
+    p.add_argument("--run-size", type=int, default=512, help="size of the whole default run measured")
+    p.add_argument(
+        "--parts",
+        nargs="+",
+        choices=PARTS,
+        default=list(PARTS),
+        help="what to measure (a loaded machine: a few at a time)",
+    )
     p.add_argument("--output", default=RESULTS_PATH, help="markdown file for the results")
     p.add_argument("--worker", nargs=2, metavar=("KIND", "JSON"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    args.run_flags = ()
     if args.quick:
-        args.sizes, args.startup_size, args.quality_size = [128], 128, 128
+        args.sizes, args.startup_size, args.quality_size, args.run_size = [128], 128, 128, 128
         args.rounds, args.iterations, args.memory_iterations, args.quality_iterations = 1, 2, 2, 2
+        args.run_flags = ("--iterations", "2", "2")
     if args.startup_size not in args.sizes:
         p.error(f"--startup-size {args.startup_size} must be one of --sizes {args.sizes}")
     return args
@@ -620,61 +758,72 @@ def main(argv=None):
         print(json.dumps(WORKERS[kind](**json.loads(arguments))))
         return
     started, load_at_start = time.perf_counter(), load_average()
-    speeds, memories, baseline_memories = {}, {}, {}
+    machine = run_worker("machine")
+    precisions = list(dict.fromkeys([machine["precision"], "float32"]))
+    speeds, memories = {}, {}
     for size_px in args.sizes:
-        print(f"{size_px} px: speed ...", file=sys.stderr, flush=True)
-        speeds[size_px] = run_worker("speed", size_px=size_px, rounds=args.rounds, iterations_per_round=args.iterations)
-        print(f"{size_px} px: peak memory ...", file=sys.stderr, flush=True)
-        memories[size_px] = run_worker(
-            "memory", size_px=size_px, iterations=args.memory_iterations, implementation="ours"
+        if "speed" in args.parts:
+            print(f"{size_px} px: speed ...", file=sys.stderr, flush=True)
+            speeds[size_px] = run_worker(
+                "speed", size_px=size_px, rounds=args.rounds, iterations_per_round=args.iterations
+            )
+        if "memory" in args.parts:
+            print(f"{size_px} px: peak memory ...", file=sys.stderr, flush=True)
+            memories[size_px] = {
+                precision: {
+                    implementation: run_worker(
+                        "memory",
+                        size_px=size_px,
+                        iterations=args.memory_iterations,
+                        implementation=implementation,
+                        precision=precision,
+                    )
+                    for implementation in ("ours", "baseline")
+                }
+                for precision in precisions
+            }
+    report = []
+    if "speed" in args.parts:
+        report += ["## Seconds per iteration", "", *speed_section(speeds, args.rounds, args.iterations), ""]
+    if "memory" in args.parts:
+        report += [
+            "## Peak memory of the step",
+            "",
+            f"Resident set high-water mark (VmHWM) of a fresh process per size, precision and implementation "
+            f"running {args.memory_iterations} iterations (Adam); it includes TensorFlow itself.",
+            "",
+            *memory_table(memories),
+            "",
+            "## Start-up to the first iteration",
+            "",
+            "A fresh process, weights already cached.",
+            "",
+            *startup_table(args.startup_size, memories[args.startup_size][precisions[0]]["ours"]),
+            "",
+        ]
+    if "run" in args.parts:
+        print(f"a whole default run at {args.run_size} px ...", file=sys.stderr, flush=True)
+        report += ["## A whole default run", "", *whole_run_lines(whole_run(args.run_size, args.run_flags)), ""]
+    if "quality" in args.parts:
+        print(f"time to quality at {args.quality_size} px ...", file=sys.stderr, flush=True)
+        quality = run_worker(
+            "quality",
+            size_px=args.quality_size,
+            reference_iterations=args.quality_iterations,
+            budget_ratio=args.quality_budget,
         )
-        baseline_memories[size_px] = run_worker(
-            "memory", size_px=size_px, iterations=args.memory_iterations, implementation="baseline"
-        )
-    print(f"time to quality at {args.quality_size} px ...", file=sys.stderr, flush=True)
-    quality = run_worker(
-        "quality",
-        size_px=args.quality_size,
-        reference_iterations=args.quality_iterations,
-        budget_ratio=args.quality_budget,
-    )
+        report += ["## Time to quality", "", *quality_table(quality, args.quality_iterations, args.quality_size), ""]
 
     command = " ".join(["python benchmarks/benchmark.py", *(argv if argv is not None else sys.argv[1:])])
-    report = [
+    header = [
         "# Benchmark results",
         "",
         f"`{command.strip()}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
-        f"{(time.perf_counter() - started) / 60:.1f} min. Machine: {machine_description(next(iter(speeds.values())))}. "
+        f"{(time.perf_counter() - started) / 60:.1f} min. Machine: {machine_description(machine)}. "
         f"{load_note(load_at_start, load_average())}",
         "",
-        "## Seconds per iteration",
-        "",
-        f"Median of {args.rounds} x {args.iterations} iterations after one compiling iteration, one process per size; "
-        "ours is the optimizer jobs.build_optimizer builds for a run (Adam, one pass), its run(...) timed by the "
-        "Progress.step_s it reports, the baseline the TensorFlow tutorial's Keras code "
-        "(benchmarks/README.md).",
-        "",
-        *speed_table(speeds),
-        "",
-        "## Peak memory",
-        "",
-        f"Resident set high-water mark (VmHWM) of a fresh process per size running {args.memory_iterations} "
-        "iterations; it includes TensorFlow itself.",
-        "",
-        *memory_table(memories, baseline_memories),
-        "",
-        "## Start-up to the first iteration",
-        "",
-        "A fresh process, weights already cached.",
-        "",
-        *startup_table(args.startup_size, memories[args.startup_size]),
-        "",
-        "## Time to quality",
-        "",
-        *quality_table(quality, args.quality_iterations, args.quality_size),
-        "",
     ]
-    text = "\n".join(report)
+    text = "\n".join(header + report)
     print(text)
     with open(args.output, "w") as f:
         f.write(text)
