@@ -475,7 +475,6 @@ def machine_worker():
 
 
 WORKERS = {"machine": machine_worker, "speed": speed_worker, "memory": memory_worker, "quality": quality_worker}
-PARTS = ("speed", "memory", "run", "quality")
 
 
 def run_worker(kind, **arguments):
@@ -751,79 +750,135 @@ def parse_args(argv=None):
     return args
 
 
+def speed_part(args, precisions):
+    speeds = {}
+    for size_px in args.sizes:
+        print(f"{size_px} px: speed ...", file=sys.stderr, flush=True)
+        speeds[size_px] = run_worker("speed", size_px=size_px, rounds=args.rounds, iterations_per_round=args.iterations)
+    return speed_section(speeds, args.rounds, args.iterations)
+
+
+def memory_part(args, precisions):
+    memories = {}
+    for size_px in args.sizes:
+        print(f"{size_px} px: peak memory ...", file=sys.stderr, flush=True)
+        memories[size_px] = {
+            precision: {
+                implementation: run_worker(
+                    "memory",
+                    size_px=size_px,
+                    iterations=args.memory_iterations,
+                    implementation=implementation,
+                    precision=precision,
+                )
+                for implementation in ("ours", "baseline")
+            }
+            for precision in precisions
+        }
+    return [
+        "Resident set high-water mark (VmHWM) of a fresh process per size, precision and implementation running "
+        f"{args.memory_iterations} iterations (Adam); it includes TensorFlow itself.",
+        "",
+        *memory_table(memories),
+        "",
+        f"### Start-up to the first iteration (ours, {precisions[0]})",
+        "",
+        "The fresh process of one size above, weights already cached.",
+        "",
+        *startup_table(args.startup_size, memories[args.startup_size][precisions[0]]["ours"]),
+    ]
+
+
+def run_part(args, precisions):
+    print(f"a whole default run at {args.run_size} px ...", file=sys.stderr, flush=True)
+    return whole_run_lines(whole_run(args.run_size, args.run_flags))
+
+
+def quality_part(args, precisions):
+    print(f"time to quality at {args.quality_size} px ...", file=sys.stderr, flush=True)
+    quality = run_worker(
+        "quality",
+        size_px=args.quality_size,
+        reference_iterations=args.quality_iterations,
+        budget_ratio=args.quality_budget,
+    )
+    return quality_table(quality, args.quality_iterations, args.quality_size)
+
+
+PARTS = {
+    "speed": ("Seconds per iteration", speed_part),
+    "memory": ("Peak memory of the step", memory_part),
+    "run": ("A whole default run", run_part),
+    "quality": ("Time to quality", quality_part),
+}
+
+
+def code_version(output):
+    """The commit measured, and whether the files differed from it (the results file aside)."""
+    git = ["git", "-C", REPO]
+    output = os.path.relpath(os.path.abspath(output), REPO)
+    excluded = [] if output.startswith("..") else [f":(exclude){output}"]
+    try:
+        commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
+        changes = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no", "--", ".", *excluded],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "code outside git"
+    return f"commit {commit.stdout.strip()}" + (" with uncommitted changes" if changes.stdout.strip() else "")
+
+
+def read_sections(path):
+    """{title: lines} of the "## " sections of an earlier results file, if there is one."""
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return {}
+    sections, title = {}, None
+    for line in lines:
+        if line.startswith("## "):
+            title = line[3:]
+            sections[title] = []
+        elif title is not None:
+            sections[title].append(line)
+    return sections
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.worker:
         kind, arguments = args.worker
         print(json.dumps(WORKERS[kind](**json.loads(arguments))))
         return
-    started, load_at_start = time.perf_counter(), load_average()
+    command = " ".join(["python benchmarks/benchmark.py", *(argv if argv is not None else sys.argv[1:])]).strip()
     machine = run_worker("machine")
     precisions = list(dict.fromkeys([machine["precision"], "float32"]))
-    speeds, memories = {}, {}
-    for size_px in args.sizes:
-        if "speed" in args.parts:
-            print(f"{size_px} px: speed ...", file=sys.stderr, flush=True)
-            speeds[size_px] = run_worker(
-                "speed", size_px=size_px, rounds=args.rounds, iterations_per_round=args.iterations
-            )
-        if "memory" in args.parts:
-            print(f"{size_px} px: peak memory ...", file=sys.stderr, flush=True)
-            memories[size_px] = {
-                precision: {
-                    implementation: run_worker(
-                        "memory",
-                        size_px=size_px,
-                        iterations=args.memory_iterations,
-                        implementation=implementation,
-                        precision=precision,
-                    )
-                    for implementation in ("ours", "baseline")
-                }
-                for precision in precisions
-            }
-    report = []
-    if "speed" in args.parts:
-        report += ["## Seconds per iteration", "", *speed_section(speeds, args.rounds, args.iterations), ""]
-    if "memory" in args.parts:
-        report += [
-            "## Peak memory of the step",
-            "",
-            f"Resident set high-water mark (VmHWM) of a fresh process per size, precision and implementation "
-            f"running {args.memory_iterations} iterations (Adam); it includes TensorFlow itself.",
-            "",
-            *memory_table(memories),
-            "",
-            "## Start-up to the first iteration",
-            "",
-            "A fresh process, weights already cached.",
-            "",
-            *startup_table(args.startup_size, memories[args.startup_size][precisions[0]]["ours"]),
-            "",
-        ]
-    if "run" in args.parts:
-        print(f"a whole default run at {args.run_size} px ...", file=sys.stderr, flush=True)
-        report += ["## A whole default run", "", *whole_run_lines(whole_run(args.run_size, args.run_flags)), ""]
-    if "quality" in args.parts:
-        print(f"time to quality at {args.quality_size} px ...", file=sys.stderr, flush=True)
-        quality = run_worker(
-            "quality",
-            size_px=args.quality_size,
-            reference_iterations=args.quality_iterations,
-            budget_ratio=args.quality_budget,
+    sections = read_sections(args.output)  # the parts not measured now keep what an earlier run wrote
+    for part in args.parts:
+        title, measure = PARTS[part]
+        started, load_at_start = time.perf_counter(), load_average()
+        lines = measure(args, precisions)
+        provenance = (
+            f"`{command}` ({code_version(args.output)}) on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
+            f"{(time.perf_counter() - started) / 60:.1f} min. Machine: {machine_description(machine)}. "
+            f"{load_note(load_at_start, load_average())}"
         )
-        report += ["## Time to quality", "", *quality_table(quality, args.quality_iterations, args.quality_size), ""]
-
-    command = " ".join(["python benchmarks/benchmark.py", *(argv if argv is not None else sys.argv[1:])])
-    header = [
+        sections[title] = ["", provenance, "", *lines, ""]
+    report = [
         "# Benchmark results",
         "",
-        f"`{command.strip()}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, "
-        f"{(time.perf_counter() - started) / 60:.1f} min. Machine: {machine_description(machine)}. "
-        f"{load_note(load_at_start, load_average())}",
+        "Written by `benchmarks/benchmark.py` (benchmarks/README.md); each section says the command, code and "
+        "machine that measured it.",
         "",
     ]
-    text = "\n".join(header + report)
+    for title, _ in PARTS.values():
+        if title in sections:
+            report += [f"## {title}", *sections[title]]
+    text = "\n".join(report)
     print(text)
     with open(args.output, "w") as f:
         f.write(text)
