@@ -13,7 +13,9 @@ benchmarks/README.md for what each number means.
 """
 
 import argparse
+import collections
 import functools
+import glob
 import json
 import os
 import platform
@@ -443,6 +445,47 @@ def memory_worker(size_px, iterations, implementation, precision, process_starte
     return {"height": height, "width": width, "peak_bytes": peak_resident_bytes(), "stages_s": stages_s}
 
 
+def profile_worker(size_px, iterations):
+    """Where the time of a step goes, ours and the tutorial's in the program's precision: TensorFlow's
+    profiler traces `iterations` steps of each after two untraced ones. Returns, for each, the seconds
+    per step of each op type and the steps' own seconds."""
+    weights = load_weights(log=lambda *_: None)
+    settings = project_settings(size_px, *STEP_FLAGS)
+    content, styles, start = pass_images(settings)
+    ours = build_job(settings, weights, content, styles, start)
+    baseline = TutorialBaseline(settings, weights, content, styles, start, settings.precision)
+    profiles = {}
+    for name, step in (("ours", functools.partial(timed_iterations, ours)), ("baseline", baseline.timed_iterations)):
+        step(2)
+        with tempfile.TemporaryDirectory(prefix="benchmark-trace-") as folder:
+            tf.profiler.experimental.start(folder)
+            step_s = step(iterations)
+            tf.profiler.experimental.stop()
+            op_s = op_seconds(folder)
+        profiles[name] = {"step_s": step_s, "op_s": {op: seconds / iterations for op, seconds in op_s.items()}}
+    height, width = content.shape[:2]
+    return {"height": height, "width": width, "precision": settings.precision, "profiles": profiles}
+
+
+def op_seconds(trace_folder):
+    """{op type: seconds} of the TensorFlow ops in a profiler trace, summed over TensorFlow's compute threads,
+    whose events are named "op name:op type"."""
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2  # the trace's format; TensorFlow has no public reader
+
+    space = xplane_pb2.XSpace()
+    for path in glob.glob(os.path.join(trace_folder, "**", "*.xplane.pb"), recursive=True):
+        with open(path, "rb") as f:
+            space.MergeFromString(f.read())
+    seconds = collections.Counter()
+    for plane in space.planes:
+        for line in plane.lines if plane.name == "/host:CPU" else []:
+            for event in line.events if line.name.startswith("tf_Compute") else []:
+                name = plane.event_metadata[event.metadata_id].name
+                if ":" in name and "::" not in name:
+                    seconds[name.rsplit(":", 1)[1]] += event.duration_ps / 1e12
+    return seconds
+
+
 def quality_worker(size_px, reference_iterations, budget_ratio):
     """The original's loss after reference_iterations, then each of our settings run for budget_ratio
     times the original's time: when it reached that loss, and the loss it had when the time ran out."""
@@ -474,7 +517,13 @@ def machine_worker():
     return {"precision": resolve_precision("auto"), "tensorflow": tf.__version__, "onednn": onednn_enabled()}
 
 
-WORKERS = {"machine": machine_worker, "speed": speed_worker, "memory": memory_worker, "quality": quality_worker}
+WORKERS = {
+    "machine": machine_worker,
+    "speed": speed_worker,
+    "profile": profile_worker,
+    "memory": memory_worker,
+    "quality": quality_worker,
+}
 
 
 def run_worker(kind, **arguments):
@@ -714,6 +763,7 @@ def parse_args(argv=None):
     p.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 1024], help="long sides in px")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds of ours and the baseline per size")
     p.add_argument("--iterations", type=int, default=2, help="timed iterations per round, after one compiling one")
+    p.add_argument("--profile-size", type=int, default=512, help="size of the profiled steps")
     p.add_argument("--memory-iterations", type=int, default=2, help="iterations of each peak-memory process")
     p.add_argument("--startup-size", type=int, default=512, help="size of the start-up measurement; one of --sizes")
     p.add_argument("--quality-size", type=int, default=512, help="size of the time-to-quality runs")
@@ -742,7 +792,7 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     args.run_flags = ()
     if args.quick:
-        args.sizes, args.startup_size, args.quality_size, args.run_size = [128], 128, 128, 128
+        args.sizes, args.startup_size, args.quality_size, args.run_size, args.profile_size = [128], 128, 128, 128, 128
         args.rounds, args.iterations, args.memory_iterations, args.quality_iterations = 1, 2, 2, 2
         args.run_flags = ("--iterations", "2", "2")
     if args.startup_size not in args.sizes:
@@ -756,6 +806,37 @@ def speed_part(args, precisions):
         print(f"{size_px} px: speed ...", file=sys.stderr, flush=True)
         speeds[size_px] = run_worker("speed", size_px=size_px, rounds=args.rounds, iterations_per_round=args.iterations)
     return speed_section(speeds, args.rounds, args.iterations)
+
+
+def profile_part(args, precisions):
+    print(f"{args.profile_size} px: profile ...", file=sys.stderr, flush=True)
+    return profile_table(run_worker("profile", size_px=args.profile_size, iterations=args.rounds * args.iterations))
+
+
+def profile_table(profile, rows=14):
+    """The op types that take the most time in either step, ours and the tutorial's, in ms per step."""
+    ours, baseline = (profile["profiles"][name] for name in ("ours", "baseline"))
+    totals = collections.Counter(ours["op_s"]) + collections.Counter(baseline["op_s"])
+    shown = [op for op, _ in totals.most_common(rows)]
+    lines = [
+        f"TensorFlow's profiler (tf.profiler.experimental) on {len(ours['step_s'])} steps of ours and of "
+        f"{baseline_name(profile['precision'])} after two untraced ones, at {profile['width']} x "
+        f"{profile['height']} in {profile['precision']}. Each op's time is summed over TensorFlow's threads (ops "
+        "that run side by side both count), so a column's sum can exceed the step's own time; the last rows give both.",
+        "",
+        "| op type | ours, ms per step | tutorial, ms per step |",
+        "|---|---:|---:|",
+    ]
+    for op in shown:
+        lines.append(f"| {op} | {1000 * ours['op_s'].get(op, 0):.1f} | {1000 * baseline['op_s'].get(op, 0):.1f} |")
+    rest = [sum(seconds for op, seconds in p["op_s"].items() if op not in shown) for p in (ours, baseline)]
+    lines += [
+        f"| every other op type | {1000 * rest[0]:.1f} | {1000 * rest[1]:.1f} |",
+        f"| all ops | {1000 * sum(ours['op_s'].values()):.1f} | {1000 * sum(baseline['op_s'].values()):.1f} |",
+        f"| the step, median wall time | {1000 * statistics.median(ours['step_s']):.1f} | "
+        f"{1000 * statistics.median(baseline['step_s']):.1f} |",
+    ]
+    return lines
 
 
 def memory_part(args, precisions):
@@ -807,6 +888,7 @@ def quality_part(args, precisions):
 
 PARTS = {
     "speed": ("Seconds per iteration", speed_part),
+    "profile": ("Where the step's time goes", profile_part),
     "memory": ("Peak memory of the step", memory_part),
     "run": ("A whole default run", run_part),
     "quality": ("Time to quality", quality_part),
