@@ -1,8 +1,10 @@
-"""Benchmark of the style transfer step: speed against a TensorFlow-tutorial baseline, peak memory,
-start-up time, and time to quality. Prints a markdown table and writes it to benchmarks/RESULTS.md.
+"""Benchmark of the style transfer step: speed against TensorFlow's tutorial (float32 and mixed
+bfloat16) and against its own convolutions, where its time goes, peak memory of the step and of whole
+runs, start-up time, and time to quality. Prints markdown and writes it to benchmarks/RESULTS.md.
 
-    python benchmarks/benchmark.py            # the full run, about 30 minutes on 2 cores
-    python benchmarks/benchmark.py --quick    # a smoke run at 128 px, under a minute
+    python benchmarks/benchmark.py                  # everything, about 45 minutes on 2 idle cores
+    python benchmarks/benchmark.py --parts speed    # some of it: speed, profile, memory, run, quality
+    python benchmarks/benchmark.py --quick          # a smoke run at 128 px, a few minutes
 
 Sizes are the long side of the result; the bundled photo's aspect ratio is kept, as style_transfer.py
 does (512 px is 512x375). Every measurement runs in a worker process of its own (this script, started
@@ -36,7 +38,7 @@ import jobs  # noqa: E402
 import style_transfer  # noqa: E402
 from losses import style_targets  # noqa: E402
 from tf_setup import cpu_flags, onednn_enabled, resolve_precision, tf  # noqa: E402
-from tiling import tile_size  # noqa: E402
+from tiling import peak_memory_bytes, tile_size  # noqa: E402
 from utils import fit_long_side, load_image, start_image  # noqa: E402
 from weights import load_weights  # noqa: E402
 
@@ -545,7 +547,8 @@ def run_worker(kind, **arguments):
 def whole_run(size_px, flags):
     """Peak resident memory and wall time of a user's run: style_transfer.py with its defaults at size_px
     (and `flags`), writing its files into a temporary folder. The peak is the run's own (its rusage, as
-    the parent reaps it), TensorFlow, the weights, every pass, the snapshots and the summaries included."""
+    the parent reaps it), TensorFlow, the weights, every pass, the snapshots and the summaries included;
+    beside it, the peak the program's own estimate (tiling.py) expects."""
     with tempfile.TemporaryDirectory(prefix="benchmark-run-") as folder:
         command = [sys.executable, "style_transfer.py", "--size", str(size_px), *flags, "--output-dir", folder]
         started = time.monotonic()
@@ -555,9 +558,14 @@ def whole_run(size_px, flags):
         elapsed_s = time.monotonic() - started
     if process.returncode != 0:
         sys.exit(f"benchmark: {' '.join(command[1:])} failed with exit status {process.returncode}")
+    height, width = fit_long_side(load_image(CONTENT_IMAGE).shape, size_px)
+    style_height, style_width = fit_long_side(load_image(STYLE_IMAGE).shape, size_px)
     return {
         "command": " ".join(["python", *command[1:-2]]),
+        "height": height,
+        "width": width,
         "peak_bytes": usage.ru_maxrss * 1024,
+        "estimate_bytes": peak_memory_bytes(height, width, max(height, width), style_height * style_width),
         "elapsed_s": elapsed_s,
     }
 
@@ -657,6 +665,14 @@ def speed_section(speeds, rounds, iterations):
     return lines
 
 
+def straight_line(points):
+    """(base, slope) of the least-squares line through (x, y) points."""
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x, _ in points)
+    return mean_y - slope * mean_x, slope
+
+
 def largest_fitting_size(memories, memory_bytes):
     """(long side px, bytes per pixel, base bytes) of the largest image of the photo's aspect ratio whose
     single pass would fit in memory_bytes, by a least-squares line through (pixels, peak) of the sizes
@@ -664,10 +680,7 @@ def largest_fitting_size(memories, memory_bytes):
     points = [(m["height"] * m["width"], m["peak_bytes"]) for m in memories.values()]
     if len(points) < 2:
         return None
-    mean_x = sum(x for x, _ in points) / len(points)
-    mean_y = sum(y for _, y in points) / len(points)
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x, _ in points)
-    base = mean_y - slope * mean_x
+    base, slope = straight_line(points)
     any_memory = next(iter(memories.values()))
     aspect = max(any_memory["height"], any_memory["width"]) / min(any_memory["height"], any_memory["width"])
     pixels = (memory_bytes - base) / slope
@@ -702,12 +715,27 @@ def memory_table(memories):
     return lines
 
 
-def whole_run_lines(run):
-    return [
-        f"`{run['command']} --output-dir <a temporary folder>`: peak resident memory **{run['peak_bytes'] / 2**30:.2f} "
-        f"GiB** (the process's ru_maxrss), {run['elapsed_s']:.0f} s from start to exit, TensorFlow's start-up, "
-        "every pass and every file written included.",
+def whole_runs_table(runs):
+    """The default run first, then one-pass runs at larger sizes."""
+    lines = [
+        "| command (and `--output-dir` a temporary folder) | image (w x h) | peak GiB | tiling.py's estimate GiB "
+        "| seconds |",
+        "|---|---:|---:|---:|---:|",
     ]
+    for index, run in enumerate(runs):
+        peak = f"{run['peak_bytes'] / 2**30:.2f}"
+        lines.append(
+            f"| `{run['command']}` | {run['width']} x {run['height']} | {f'**{peak}**' if index == 0 else peak} | "
+            f"{run['estimate_bytes'] / 2**30:.2f} | {run['elapsed_s']:.0f} |"
+        )
+    if len(runs) > 2:
+        base, slope = straight_line([(run["height"] * run["width"], run["peak_bytes"]) for run in runs[1:]])
+        lines += [
+            "",
+            f"One pass of L-BFGS, by a straight line through the peaks of the one-pass runs: {base / 2**30:.2f} GiB + "
+            f"{slope / 1024:.2f} KiB per pixel.",
+        ]
+    return lines
 
 
 def startup_table(size_px, memory):
@@ -758,7 +786,7 @@ def parse_args(argv=None):
     p.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: 128 px, 2 iterations, 1 round, time to quality over 2 iterations, a run of 2 + 2",
+        help="smoke run: 128 px, 2 iterations, 1 round; time to quality over 2 iterations; whole runs of 2 + 2 and 2",
     )
     p.add_argument("--sizes", nargs="+", type=int, default=[256, 512, 1024], help="long sides in px")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds of ours and the baseline per size")
@@ -781,6 +809,14 @@ def parse_args(argv=None):
     )
     p.add_argument("--run-size", type=int, default=512, help="size of the whole default run measured")
     p.add_argument(
+        "--one-pass-sizes",
+        nargs="*",
+        type=int,
+        default=[1024, 1536, 2048],
+        help="sizes of the whole runs in one pass whose peak memory is measured",
+    )
+    p.add_argument("--one-pass-iterations", type=int, default=12, help="iterations of each one-pass run")
+    p.add_argument(
         "--parts",
         nargs="+",
         choices=PARTS,
@@ -794,7 +830,7 @@ def parse_args(argv=None):
     if args.quick:
         args.sizes, args.startup_size, args.quality_size, args.run_size, args.profile_size = [128], 128, 128, 128, 128
         args.rounds, args.iterations, args.memory_iterations, args.quality_iterations = 1, 2, 2, 2
-        args.run_flags = ("--iterations", "2", "2")
+        args.run_flags, args.one_pass_sizes, args.one_pass_iterations = ("--iterations", "2", "2"), [192, 256], 2
     if args.startup_size not in args.sizes:
         p.error(f"--startup-size {args.startup_size} must be one of --sizes {args.sizes}")
     return args
@@ -872,7 +908,18 @@ def memory_part(args, precisions):
 
 def run_part(args, precisions):
     print(f"a whole default run at {args.run_size} px ...", file=sys.stderr, flush=True)
-    return whole_run_lines(whole_run(args.run_size, args.run_flags))
+    runs = [whole_run(args.run_size, args.run_flags)]
+    for size_px in args.one_pass_sizes:
+        print(f"a one-pass run at {size_px} px ...", file=sys.stderr, flush=True)
+        runs.append(whole_run(size_px, ("--scales", "1", "--iterations", str(args.one_pass_iterations))))
+    return [
+        "style_transfer.py run as a user runs it, in a fresh process; its peak is the process's own (ru_maxrss, "
+        "from wait4), TensorFlow's start-up, every pass and every file written included, and its seconds from "
+        f"start to exit. The one-pass runs take {args.one_pass_iterations} iterations (L-BFGS's history, which "
+        "holds the last 10, fills in the first 10).",
+        "",
+        *whole_runs_table(runs),
+    ]
 
 
 def quality_part(args, precisions):
@@ -890,7 +937,7 @@ PARTS = {
     "speed": ("Seconds per iteration", speed_part),
     "profile": ("Where the step's time goes", profile_part),
     "memory": ("Peak memory of the step", memory_part),
-    "run": ("A whole default run", run_part),
+    "run": ("Whole runs", run_part),
     "quality": ("Time to quality", quality_part),
 }
 
