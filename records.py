@@ -215,7 +215,7 @@ class RunRecorder(Observer):
         """The message of a run that diverged, naming only what exists; records the status."""
         self.write_record(status="diverged")
         return (
-            f"error: {error} at {self.job.label} after step {error.step}; {self.what_was_saved()}. "
+            f"{error} at {self.job.label} after step {error.step}; {self.what_was_saved()}. "
             + (
                 f"Lower --learning-rate (now {self.settings.learning_rate:g}) or the loss weights"
                 if self.settings.optimizer == "adam"

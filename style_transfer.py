@@ -54,7 +54,7 @@ OUTPUT_DIR = "outputs"  # where run folders go
 TILE_PX = 0  # refine images larger than this in overlapping tiles; 0: the largest that fits in memory
 # ----------------------------------------------------------------------------------------------------
 
-from errors import Diverged, ProgramExit, UserError, write_failed  # noqa: E402 (the settings come first)
+from errors import Diverged, ProgramExit, UserError, program_exit  # noqa: E402 (the settings come first)
 from guides import GUIDE_MODES, load_mask  # noqa: E402
 from jobs import Masks, build_network, stylize  # noqa: E402
 from optimizers import OPTIMIZERS  # noqa: E402
@@ -211,18 +211,10 @@ def check(settings):
 def main(argv=None):
     try:
         run(parse_args(argv))
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.status
-    except ProgramExit as stop:
-        print(stop, file=sys.stderr)
-        return stop.status
-    except OSError as error:  # a write that failed where no message was prepared for it
-        print(f"error: {write_failed(error)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # in a caller's process, where exit_interrupted is not the handler
-        print("interrupted", file=sys.stderr)
-        return 130
+    except (ProgramExit, OSError, KeyboardInterrupt) as error:
+        ending = program_exit(error)
+        print(ending.line(), file=sys.stderr)
+        return ending.status
     return 0
 
 
@@ -251,7 +243,7 @@ def run(settings):
         try:
             picture = stylize(settings, content, styles, network, tile, recorder, masks)
         except Diverged as error:
-            raise ProgramExit(recorder.diverged(error), error.status) from None
+            raise Diverged(error.step, recorder.diverged(error)) from None
         path = recorder.finish(picture, resize(content, *picture.shape[:2]), styles)
         elapsed_s = time.perf_counter() - started
         peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
