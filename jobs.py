@@ -1,5 +1,5 @@
 """The work of a run, as jobs: the passes of the coarse-to-fine ladder and, for an image larger than a
-tile, the tiles of a pass. The work knows nothing of files: it reports to an observer after each step
+tile, the tiles of a pass; for a video, each frame's (see video.py). The work knows nothing of files: it reports to an observer after each step
 and each finished job, and asks it for what an interrupted run left, so that it goes on from there.
 """
 
@@ -16,7 +16,8 @@ from vgg_model import VGG19
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """One unit of work: a pass at size_px (tile 0), or one tile of it (tile 1..tiles)."""
+    """One unit of work: a pass at size_px (tile 0), or one tile of it (tile 1..tiles), of a still image
+    (frame 0) or of a video's frame 1..frames."""
 
     pass_index: int  # 1 for the coarsest pass
     passes: int
@@ -26,10 +27,13 @@ class Job:
     iterations: int
     tile: int = 0
     tiles: int = 0  # how many tiles the pass is cut into; 0 for a pass done in one piece
+    frame: int = 0
+    frames: int = 0  # how many frames the video has; 0 for a still image
 
     @property
     def label(self):
-        text = f"pass {self.pass_index}/{self.passes} " if self.passes > 1 else ""
+        text = f"frame {self.frame}/{self.frames} " if self.frame else ""
+        text += f"pass {self.pass_index}/{self.passes} " if self.passes > 1 else ""
         text += f"{self.width}x{self.height}"
         return text + (f" tile {self.tile}/{self.tiles}" if self.tile else "")
 
@@ -40,7 +44,8 @@ class Job:
     @property
     def folder(self):
         """Where a run folder keeps this job's state, relative to its checkpoints."""
-        return f"pass{self.pass_index}-{self.size_px}px" + (f"/tile{self.tile:03d}" if self.tile else "")
+        folder = f"pass{self.pass_index}-{self.size_px}px" + (f"/tile{self.tile:03d}" if self.tile else "")
+        return f"frame{self.frame:05d}/{folder}" if self.frame else folder
 
 
 class Observer:
@@ -70,6 +75,13 @@ class Observer:
     def tile_pasted(self, job, canvas):
         """The canvas of the pass after tile job.tile was pasted into it."""
 
+    def saved_frame(self, frame):
+        """The picture a video's frame (1, 2, ...) was finished with, or None."""
+        return None
+
+    def frame_finished(self, job, picture):
+        """A video's frame job.frame is done: `picture` is what the user sees of it."""
+
 
 def prepare_images(settings, content, styles, size_px):
     """Content and style images for one pass, after colour handling, and the function that turns an
@@ -86,8 +98,9 @@ def prepare_images(settings, content, styles, size_px):
     return content_gray, styles, lambda image: utils.recombine_colour(image, content)
 
 
-def build_optimizer(settings, network, content, targets, start):
-    """The optimizer of one job's image from `start`, on the loss `settings` describe."""
+def build_optimizer(settings, network, content, targets, start, extend_loss=None):
+    """The optimizer of one job's image from `start`, on the loss `settings` describe, turned into
+    extend_loss(loss) if given (a video's frame adds its temporal term)."""
     loss = StyleTransferLoss(
         network,
         content,
@@ -98,7 +111,7 @@ def build_optimizer(settings, network, content, targets, start):
         settings.style_weight,
         settings.tv_weight,
     )
-    return ImageOptimizer(loss, start, settings.optimizer, settings.learning_rate)
+    return ImageOptimizer(extend_loss(loss) if extend_loss else loss, start, settings.optimizer, settings.learning_rate)
 
 
 def build_network(settings, weights):
@@ -111,17 +124,17 @@ def build_network(settings, weights):
     )
 
 
-def stylize(settings, content, styles, network, tile_px, observer=None):
+def stylize(settings, content, styles, network, tile_px, observer=None, frame=0, frames=0):
     """The photo `content` painted in the style of `styles` (float32 RGB 0..255 arrays) as `settings`
     say: every pass, coarse to fine, each starting from the previous one's result, in tiles where a
-    pass is larger than tile_px. Returns the picture."""
+    pass is larger than tile_px. Returns the picture. frame/frames: the video frame it is, if any."""
     observer = observer or Observer()
     image, passes = None, list(zip(settings.scales, settings.iterations))
     for index, (size_px, iterations) in enumerate(passes, start=1):
         pass_content, pass_styles, to_output = prepare_images(settings, content, styles, size_px)
         height, width = pass_content.shape[:2]
         tiles = len(tile_boxes(height, width, tile_px, tile_px // 8)) if max(height, width) > tile_px else 0
-        job = Job(index, len(passes), size_px, height, width, iterations, tiles=tiles)
+        job = Job(index, len(passes), size_px, height, width, iterations, tiles=tiles, frame=frame, frames=frames)
         observer.pass_started(job, to_output)
         if image is None:
             start = utils.start_image(settings.init, pass_content, pass_styles[0], settings.noise_ratio, settings.seed)
@@ -143,6 +156,7 @@ class Work:
     network: object
     targets: object
     observer: Observer
+    extend_loss: object = None  # see build_optimizer
 
     def whole(self, job, content, start):
         """Optimize one image (a pass or a tile) from `start`, or go on from its saved state."""
@@ -150,7 +164,7 @@ class Work:
         self.observer.job_started(job, saved["step"] if saved else 0)
         if saved and saved.get("finished_at", 0) >= job.iterations:
             return saved["image"]
-        optimizer = build_optimizer(self.settings, self.network, content, self.targets(), start)
+        optimizer = build_optimizer(self.settings, self.network, content, self.targets(), start, self.extend_loss)
         if saved:
             optimizer.restore(saved)
         optimizer.run(job.iterations, lambda progress: self.observer.step(job, progress, optimizer))
