@@ -1,6 +1,7 @@
 """The work of a run, as jobs: the passes of the coarse-to-fine ladder and, for an image larger than a
-tile, the tiles of a pass; for a video, each frame's (see video.py). The work knows nothing of files: it reports to an observer after each step
-and each finished job, and asks it for what an interrupted run left, so that it goes on from there.
+tile, the tiles of a pass; for a video, those of each frame (video.py). The work knows nothing of
+files: it reports to an observer after each step and each finished job, and asks it for what an
+interrupted run left, so that it goes on from there.
 """
 
 import dataclasses
@@ -45,7 +46,12 @@ class Job:
     def folder(self):
         """Where a run folder keeps this job's state, relative to its checkpoints."""
         folder = f"pass{self.pass_index}-{self.size_px}px" + (f"/tile{self.tile:03d}" if self.tile else "")
-        return f"frame{self.frame:05d}/{folder}" if self.frame else folder
+        return f"{frame_folder(self.frame)}/{folder}" if self.frame else folder
+
+
+def frame_folder(frame):
+    """Where a run folder keeps the states of a video frame's jobs, relative to its checkpoints."""
+    return f"frame{frame:05d}"
 
 
 class Observer:

@@ -40,8 +40,11 @@ class VideoError(UserError):
 
 def is_video_source(path):
     """Whether path names a video file (by its extension) or an image-sequence pattern (frames/%04d.png)."""
-    name = os.path.basename(str(path))
-    return name.lower().endswith(VIDEO_EXTENSIONS) or bool(_FRAME_NUMBER.search(name))
+    return str(path).lower().endswith(VIDEO_EXTENSIONS) or is_image_sequence(path)
+
+
+def is_image_sequence(path):
+    return bool(_FRAME_NUMBER.search(os.path.basename(str(path))))
 
 
 def open_video(path, first_frame=0, frame_count=None, every=1, fps=None):
@@ -56,7 +59,7 @@ def open_video(path, first_frame=0, frame_count=None, every=1, fps=None):
     if first_frame < 0 or every < 1 or (frame_count is not None and frame_count < 1):
         raise ValueError(f"bad frame selection: first {first_frame}, count {frame_count}, every {every}")
     files = None
-    if _FRAME_NUMBER.search(os.path.basename(path)):
+    if is_image_sequence(path):
         kind, folder = "image sequence", os.path.dirname(path) or "."
         if not os.path.isdir(folder):
             raise VideoError(f"image sequence {path}: folder {folder} does not exist")
