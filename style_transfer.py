@@ -168,7 +168,7 @@ def parse_args(argv=None):
             dest=setting.lower(),
             **how,
             default=list(default.items()) if isinstance(default, dict) else default,
-            help=f"{described[setting]} (default: {default_text(default)}; {setting})",
+            help=f"{described[setting]} (default: {default_text(default)}; {setting})".replace("%", "%%"),
         )
     parser.add_argument("--fresh", action="store_true", help="start a new run folder instead of resuming the last one")
     settings = parser.parse_args(argv)
