@@ -52,7 +52,7 @@ FIRST_FRAME = 0  # a video's first frame to paint, counted from 0
 FRAME_COUNT = 0  # how many of a video's frames to paint; 0: all of them
 FRAME_EVERY = 1  # paint every n-th frame of a video (its frame rate is divided by n)
 FRAME_ITERATIONS = 30  # iterations of each video frame after the first, in one pass at full size
-TEMPORAL_WEIGHT = 100.0  # weight of the temporal loss that keeps each video frame close to the previous one
+TEMPORAL_WEIGHT = 1e4  # weight of the temporal loss that keeps each video frame close to the previous one
 # ----------------------------------------------------------------------------------------------------
 
 from errors import Diverged, ProgramExit, UserError, write_failed  # noqa: E402 (the settings come first)
