@@ -1,7 +1,6 @@
 """The video mode: the temporal loss in the optimizer, a real clip through the CLI (frames, video, frame
-rate), a killed run that goes on at the frame where it stopped, and bad input in one line."""
+rate), a killed run that goes on at the frame where it stopped. Bad video input: test_cli.py."""
 
-import concurrent.futures
 import glob
 import json
 import os
@@ -149,51 +148,6 @@ def test_a_killed_clip_goes_on_at_the_frame_where_it_stopped(tmp_path):
     assert straight.returncode == 0, straight.stderr
     for killed_png, straight_png in zip(frame_pngs(folder), frame_pngs(run_folder(tmp_path / "straight")), strict=True):
         np.testing.assert_array_equal(cv2.imread(killed_png), cv2.imread(straight_png))
-
-
-def make_bad_inputs(folder):
-    (folder / "text.mp4").write_text("not a video\n")
-    for name, sizes in {"sizes": [(48, 64), (50, 64)], "corrupt": [(48, 64)] * 3}.items():
-        (folder / name).mkdir()
-        for number, size in enumerate(sizes, start=1):
-            cv2.imwrite(str(folder / name / f"{number:04d}.png"), np.zeros((*size, 3), np.uint8))
-    (folder / "corrupt" / "0002.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    (folder / "empty").mkdir()
-    (folder / "a_file").write_text("a file where a folder is expected\n")
-
-
-# case: (arguments after the small clip's, text the error line must contain); "{dir}" is the inputs' folder
-BAD = {
-    "not-a-video": (["--content", "{dir}/text.mp4"], "text.mp4"),
-    "no-frame": (["--first-frame", "60"], "no frame that decodes from frame 60 on"),
-    "frames-change-size": (["--content", "{dir}/sizes/%04d.png"], "frame 1 is 64x50"),
-    "unreadable-frame": (["--content", "{dir}/corrupt/%04d.png"], "0002.png"),
-    "no-images": (["--content", "{dir}/empty/%04d.png"], "no file in"),
-    "unwritable-output": (["--output-dir", "{dir}/a_file/out"], "a_file"),
-    "tiles": (["--size", "96", "--tile-px", "64"], "painted whole"),
-}
-
-
-@pytest.mark.parametrize("case", list(BAD))
-def test_bad_video_input_exits_2_with_one_line(bad_runs, case):
-    result = bad_runs[case]
-    report = f"exit status {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode == 2 and len(lines) == 1, report
-    assert lines[0].startswith("error: ") and BAD[case][1] in lines[0], report
-
-
-@pytest.fixture(scope="module")
-def bad_runs(tmp_path_factory, vgg_weights):
-    folder = tmp_path_factory.mktemp("bad")
-    make_bad_inputs(folder)
-
-    def run(case):
-        extra = [arg.replace("{dir}", str(folder)) for arg in BAD[case][0]]
-        return run_cli(*SMALL, "--frames", "2", "--output-dir", folder / "out" / case, *extra)
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
-        return dict(zip(BAD, pool.map(run, BAD)))
 
 
 def test_the_run_identity_of_an_image_sequence_is_its_frames(tmp_path):
