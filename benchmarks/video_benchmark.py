@@ -1,7 +1,7 @@
 """Benchmark of the video mode: flicker, losses and speed against painting every frame on its own.
 Writes benchmarks/VIDEO_RESULTS.md and, for the README, frames of both side by side (docs/video/).
 
-    python benchmarks/video_benchmark.py            # the full run, about 20 minutes on 2 cores
+    python benchmarks/video_benchmark.py            # the full run, about 30 minutes on 2 shared cores
     python benchmarks/video_benchmark.py --quick    # a smoke run: 64 px, 4 frames, few iterations
 
 For each clip, the same frames are painted twice with the same settings and seed:

@@ -19,7 +19,7 @@ import video_io
 from losses import style_targets
 from run_folder import run_identity
 from tf_setup import tf
-from utils import load_image, start_image
+from utils import RGB_TO_YIQ, load_image, start_image
 
 CLIP = REPO / "images" / "box_2s.webm"  # 192x144, 29.97 frames per second, 60 frames
 SMALL = ["--content", CLIP, "--size", "64", "--iterations", "4", "--frame-iterations", "2", "--print-every", "1"]
@@ -183,3 +183,13 @@ def test_signal_mid_clip_stops_after_the_step_and_names_what_is_kept(tmp_path):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
     assert "frames 1 to" in stderr and "Run the same command again to resume" in stderr
+
+
+def test_with_luminance_every_frame_keeps_its_own_colours(tmp_path):
+    done = run_cli(*SMALL, "--frames", "3", "--every", "10", "--preserve-colors", "luminance", "--output-dir", tmp_path)
+    assert done.returncode == 0, done.stderr
+    with video_io.open_video(CLIP, frame_count=3, every=10) as clip:
+        frames = [cv2.resize(frame, (64, 48), interpolation=cv2.INTER_AREA) for frame in clip]
+    for frame, png in zip(frames, frame_pngs(run_folder(tmp_path)), strict=True):
+        chroma = [image @ RGB_TO_YIQ[1:].T for image in (frame, load_image(png))]
+        assert np.abs(chroma[0] - chroma[1]).mean() < 2  # grey levels; the painting's colours are not the photo's
