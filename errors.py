@@ -1,29 +1,37 @@
 """The ways a run can end early, each with the exit status the program returns and a message for the
-user. Everything a user can cause is one of these; `style_transfer.main` prints the message as one
-line, a UserError's after "error: "."""
+user. Everything a user can cause is one of these; `style_transfer.main` prints its line."""
 
 import errno
 
 
 class ProgramExit(Exception):
-    """Ends the program with `status` and the message, printed as it is."""
+    """Ends the program with `status` and one line: the message after `prefix`."""
 
     status = 1
+    prefix = ""
 
     def __init__(self, message, status=None):
         super().__init__(message)
         if status is not None:
             self.status = status
 
+    def line(self):
+        return self.prefix + str(self)
+
 
 class UserError(ProgramExit):
     """A setting, file or folder the user gave cannot work; the message says which and what to do."""
 
     status = 2
+    prefix = "error: "
 
 
 class ImageError(UserError):
     """An image the user gave cannot be used."""
+
+
+class MaskError(ImageError):
+    """A mask cannot be used (not an image, no region, another shape than its image)."""
 
 
 class WeightsError(UserError):
@@ -42,10 +50,20 @@ class Diverged(ProgramExit):
     """The loss or the image stopped being finite numbers; the run cannot go on with these settings."""
 
     status = 3
+    prefix = "error: "
 
     def __init__(self, step, message="the loss became infinite or NaN"):
         super().__init__(message)
         self.step = step  # the last step whose image was finite
+
+
+def program_exit(error):
+    """The ProgramExit that an exception reaching the top of the program ends it with."""
+    if isinstance(error, ProgramExit):
+        return error
+    if isinstance(error, KeyboardInterrupt):  # in a caller's process; the program's own Ctrl-C is handled
+        return ProgramExit("interrupted", 130)
+    return write_failed(error)  # an OSError while writing, where no message was prepared for it
 
 
 def write_failed(error, what="output"):

@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 import scipy.ndimage
 
-from errors import ImageError
+from errors import ImageError, MaskError
 from tf_setup import tf
 from utils import load_image, resize
 from vgg_model import LAYERS
@@ -48,10 +48,6 @@ from vgg_model import LAYERS
 GUIDE_MODES = ("inside", "simple")
 REGION_THRESHOLD = 0.5  # the paper's: mask values from here up are in the region ("inside" makes it binary)
 ASPECT_TOLERANCE = 0.02  # relative difference of width/height allowed beyond rounding to whole pixels
-
-
-class MaskError(ImageError):
-    """A mask cannot be used; the message says which file and why, in one line."""
 
 
 def load_mask(path, height, width):

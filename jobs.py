@@ -1,6 +1,7 @@
 """The work of a run, as jobs: the passes of the coarse-to-fine ladder and, for an image larger than a
-tile, the tiles of a pass. The work knows nothing of files: it reports to an observer after each step
-and each finished job, and asks it for what an interrupted run left, so that it goes on from there.
+tile, the tiles of a pass; for a video, those of each frame (video.py). The work knows nothing of
+files: it reports to an observer after each step and each finished job, and asks it for what an
+interrupted run left, so that it goes on from there.
 """
 
 import dataclasses
@@ -19,7 +20,8 @@ from vgg_model import VGG19
 
 @dataclasses.dataclass(frozen=True)
 class Job:
-    """One unit of work: a pass at size_px (tile 0), or one tile of it (tile 1..tiles)."""
+    """One unit of work: a pass at size_px (tile 0), or one tile of it (tile 1..tiles), of a still image
+    (frame 0) or of a video's frame 1..frames."""
 
     pass_index: int  # 1 for the coarsest pass
     passes: int
@@ -29,10 +31,13 @@ class Job:
     iterations: int
     tile: int = 0
     tiles: int = 0  # how many tiles the pass is cut into; 0 for a pass done in one piece
+    frame: int = 0
+    frames: int = 0  # how many frames the video has; 0 for a still image
 
     @property
     def label(self):
-        text = f"pass {self.pass_index}/{self.passes} " if self.passes > 1 else ""
+        text = f"frame {self.frame}/{self.frames} " if self.frame else ""
+        text += f"pass {self.pass_index}/{self.passes} " if self.passes > 1 else ""
         text += f"{self.width}x{self.height}"
         return text + (f" tile {self.tile}/{self.tiles}" if self.tile else "")
 
@@ -43,7 +48,13 @@ class Job:
     @property
     def folder(self):
         """Where a run folder keeps this job's state, relative to its checkpoints."""
-        return f"pass{self.pass_index}-{self.size_px}px" + (f"/tile{self.tile:03d}" if self.tile else "")
+        folder = f"pass{self.pass_index}-{self.size_px}px" + (f"/tile{self.tile:03d}" if self.tile else "")
+        return f"{frame_folder(self.frame)}/{folder}" if self.frame else folder
+
+
+def frame_folder(frame):
+    """Where a run folder keeps the states of a video frame's jobs, relative to its checkpoints."""
+    return f"frame{frame:05d}"
 
 
 class Observer:
@@ -72,6 +83,13 @@ class Observer:
 
     def tile_pasted(self, job, canvas):
         """The canvas of the pass after tile job.tile was pasted into it."""
+
+    def saved_frame(self, frame):
+        """The picture a video's frame (1, 2, ...) was finished with, or None."""
+        return None
+
+    def frame_finished(self, job, picture):
+        """A video's frame job.frame is done: `picture` is what the user sees of it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,9 +120,10 @@ def prepare_images(settings, content, styles, size_px):
     return content_gray, styles, lambda image: utils.recombine_colour(image, content)
 
 
-def build_optimizer(settings, network, content, targets, start, regions=None):
+def build_optimizer(settings, network, content, targets, start, regions=None, extend_loss=None):
     """The optimizer of one job's image from `start`, on the loss `settings` describe (the style in
-    regions when `regions` are given, see StyleTransferLoss)."""
+    regions when `regions` are given, see StyleTransferLoss), turned into extend_loss(loss) if given
+    (a video's frame adds its temporal term)."""
     loss = StyleTransferLoss(
         network,
         content,
@@ -116,7 +135,7 @@ def build_optimizer(settings, network, content, targets, start, regions=None):
         settings.tv_weight,
         regions,
     )
-    return ImageOptimizer(loss, start, settings.optimizer, settings.learning_rate)
+    return ImageOptimizer(extend_loss(loss) if extend_loss else loss, start, settings.optimizer, settings.learning_rate)
 
 
 def build_network(settings, weights):
@@ -129,10 +148,11 @@ def build_network(settings, weights):
     )
 
 
-def stylize(settings, content, styles, network, tile_px, observer=None, masks=Masks()):
+def stylize(settings, content, styles, network, tile_px, observer=None, masks=Masks(), frame=0, frames=0):
     """The photo `content` painted in the style of `styles` (float32 RGB 0..255 arrays) as `settings`
     say: every pass, coarse to fine, each starting from the previous one's result, in tiles where a
-    pass is larger than tile_px; in regions where `masks` say. Returns the picture."""
+    pass is larger than tile_px; in regions where `masks` say. Returns the picture. frame/frames: the
+    video frame it is, if any."""
     observer = observer or Observer()
     image, passes = None, list(zip(settings.scales, settings.iterations))
     for index, (size_px, iterations) in enumerate(passes, start=1):
@@ -141,7 +161,7 @@ def stylize(settings, content, styles, network, tile_px, observer=None, masks=Ma
         if masks.content is not None:
             to_output = kept_outside(to_output, utils.resize(content, height, width), masks.content)
         tiles = len(tile_boxes(height, width, tile_px, tile_px // 8)) if max(height, width) > tile_px else 0
-        job = Job(index, len(passes), size_px, height, width, iterations, tiles=tiles)
+        job = Job(index, len(passes), size_px, height, width, iterations, tiles=tiles, frame=frame, frames=frames)
         observer.pass_started(job, to_output)
         if image is None:
             start = utils.start_image(settings.init, pass_content, pass_styles[0], settings.noise_ratio, settings.seed)
@@ -225,6 +245,7 @@ class Work:
     network: object
     style: PassStyle
     observer: Observer
+    extend_loss: object = None  # see build_optimizer
 
     def whole(self, job, content, start, box=None):
         """Optimize one image (a pass, or the tile at box) from `start`, or go on from its saved state."""
@@ -234,7 +255,7 @@ class Work:
             return saved["image"]
         regions = self.style.regions(box or (0, 0, job.height, job.width))
         targets = None if regions else self.style.targets
-        optimizer = build_optimizer(self.settings, self.network, content, targets, start, regions)
+        optimizer = build_optimizer(self.settings, self.network, content, targets, start, regions, self.extend_loss)
         if saved:
             optimizer.restore(saved)
         optimizer.run(job.iterations, lambda progress: self.observer.step(job, progress, optimizer))

@@ -1,6 +1,7 @@
 """What a run leaves behind and shows, as the observer of its jobs: progress lines, snapshots,
-checkpoints, the loss log (CSV and TensorBoard), the run's record with its status, and at the end
-the result and a content | style | result sheet. Also the clean stop on Ctrl-C or SIGTERM."""
+checkpoints, the loss log (CSV and TensorBoard), the run's record with its status, a video's frames,
+and at the end the result (a picture, or a video) and a content | style | result sheet. Also the
+clean stop on Ctrl-C or SIGTERM."""
 
 import csv
 import io
@@ -17,8 +18,9 @@ from errors import Diverged, RunStopped
 from jobs import Observer
 from tf_setup import tf
 from utils import encode_png, side_by_side
+from video_io import VideoWriter
 
-LOSS_COLUMNS = ("pass", "tile", "size_px", "step", "content", "style", "tv", "total", "step_s")
+LOSS_COLUMNS = ("frame", "pass", "tile", "size_px", "step", "content", "style", "tv", "total", "step_s")
 
 
 class StopRequest:
@@ -58,6 +60,12 @@ def library_versions():
     }
 
 
+def check_finite(picture, last_saved):
+    """Never written: a picture with NaN or infinite values (which the optimizers never hand back)."""
+    if not numpy.isfinite(picture).all():
+        raise Diverged(last_saved[1] if last_saved else 0, "the picture holds NaN or infinite values")
+
+
 class RunRecorder(Observer):
     """Records a run in its RunFolder: writes what the jobs report and gives them back what was saved."""
 
@@ -69,6 +77,9 @@ class RunRecorder(Observer):
         self.last_saved = None  # (label, step, snapshot path or None) of the newest checkpoint
         self.job_clock = None  # (time the job started, its first step): the progress lines' speed and ETA
         self.job = None  # the job under way
+        self.frames_done = 0  # a video's frames 1..frames_done are written
+        self.frame_clock = None  # when the frame under way started: the clip's ETA
+        self.later_frame_s = []  # how long each frame after the first took in this process
 
     # --- the record ---------------------------------------------------------------------------------
     def write_record(self, **fields):
@@ -77,19 +88,34 @@ class RunRecorder(Observer):
 
     def finish(self, picture, content, styles):
         """The final image and a content | style(s) | result sheet; returns the final image's path."""
-        if not numpy.isfinite(picture).all():  # never, as the optimizer takes no step that breaks it; but never written
-            raise Diverged(self.last_saved[1] if self.last_saved else 0, "the picture holds NaN or infinite values")
+        check_finite(picture, self.last_saved)
         self.folder.write(self.folder.image_name("final"), encode_png(picture))
-        sheet = side_by_side([content, *styles, picture], picture.shape[0])
-        self.folder.write(self.folder.image_name("sheet"), encode_png(sheet))
+        self.write_sheet([content, *styles, picture], picture.shape[0])
         return self.folder.file(self.folder.image_name("final"))
 
+    def finish_video(self, frames, fps, content, styles):
+        """The video of frames 1..frames, and a sheet of the first frame, the style(s) and a few painted
+        frames; returns the video's path."""
+        first = self.folder.load_frame(1)
+        path = self.folder.file(self.folder.video_name())
+        with VideoWriter(path, fps, (first.shape[1], first.shape[0])) as writer:
+            for frame in range(1, frames + 1):
+                writer.write(self.folder.load_frame(frame))
+        shown = [self.folder.load_frame(frame) for frame in sorted({1, (frames + 1) // 2, frames})]
+        self.write_sheet([content, *styles, *shown], first.shape[0])
+        return path
+
+    def write_sheet(self, images, height):
+        self.folder.write(self.folder.image_name("sheet"), encode_png(side_by_side(images, height)))
+
     def what_was_saved(self):
-        if self.last_saved is None:
+        kept = [f"frames 1 to {self.frames_done} ({self.folder.file('frames')})"] if self.frames_done else []
+        if self.last_saved:
+            label, step, snapshot = self.last_saved
+            kept.append(f"{f'the image ({snapshot}) and ' if snapshot else ''}the checkpoint of {label} step {step}")
+        if not kept:
             return f"nothing was saved in {self.folder.path} yet"
-        label, step, snapshot = self.last_saved
-        image = f"the image ({snapshot}) and " if snapshot else ""
-        return f"{image}the checkpoint of {label} step {step} are kept in {self.folder.path}"
+        return f"{' and '.join(kept)} are kept in {self.folder.path}"
 
     # --- the loss log ---------------------------------------------------------------------------------
     def _read_rows(self):
@@ -105,8 +131,10 @@ class RunRecorder(Observer):
         self.folder.write("losses.csv", text.getvalue().encode())
 
     def global_step(self, job, step):
-        """TensorBoard's step axis, which runs on across passes and tiles."""
+        """TensorBoard's step axis, which runs on across passes, tiles and frames."""
         earlier = sum(self.settings.iterations[: job.pass_index - 1])
+        if job.frame > 1:
+            earlier = sum(self.settings.iterations) + (job.frame - 2) * self.settings.frame_iterations
         return earlier + max(job.tile - 1, 0) * job.iterations + step
 
     # --- Observer -------------------------------------------------------------------------------------
@@ -130,13 +158,15 @@ class RunRecorder(Observer):
         elif step:
             print(f"resuming {job.label} from step {step}")
         # The log rows of this job after its saved state will be done again.
-        key = (str(job.pass_index), str(job.tile))
-        self.rows = [row for row in self.rows if tuple(row[:2]) != key or int(row[3]) <= step]
+        key = (str(job.frame), str(job.pass_index), str(job.tile))
+        self.rows = [row for row in self.rows if tuple(row[:3]) != key or int(row[4]) <= step]
         self.job_clock, self.job = (time.perf_counter(), step), job
+        self.frame_clock = self.frame_clock or time.perf_counter()
 
     def step(self, job, progress, optimizer):
         self.rows.append(
             [
+                job.frame,
                 job.pass_index,
                 job.tile,
                 job.size_px,
@@ -167,6 +197,32 @@ class RunRecorder(Observer):
         self.folder.save_canvas(job, canvas, job.tile, job.iterations)
         self.snapshot(f"{job.size_px}px-tile{job.tile:03d}", self.global_step(job, job.iterations), canvas)
 
+    def saved_frame(self, frame):
+        picture = self.folder.load_frame(frame)
+        if picture is not None:
+            self.frames_done = frame
+        elif self.frames_done and self.frame_clock is None:
+            print(f"resuming at frame {frame}: frames 1 to {self.frames_done} are done")
+        return picture
+
+    def frame_finished(self, frame, frames, picture):
+        """Writes the frame's picture, then drops its checkpoints; prints the time left for the clip."""
+        check_finite(picture, self.last_saved)
+        self.folder.save_frame(frame, encode_png(picture))
+        with self.summaries.as_default(step=self.global_step(self.job, self.job.iterations)):
+            tf.summary.image("frame", tf.constant(picture[None] / 255.0), max_outputs=1)
+        self.folder.remove_frame_states(frame)
+        self.frames_done, self.last_saved = frame, None
+        now = time.perf_counter()
+        took_s, self.frame_clock = now - self.frame_clock, now
+        if frame > 1:
+            self.later_frame_s.append(took_s)
+        left = ""
+        if frame < frames and self.later_frame_s:
+            left_min = sum(self.later_frame_s) / len(self.later_frame_s) * (frames - frame) / 60
+            left = f"; {frames - frame} more, about {left_min:.1f} min"
+        print(f"frame {frame}/{frames} done in {took_s:.1f} s{left}", flush=True)
+
     # --- writing ------------------------------------------------------------------------------------------
     def print_progress(self, job, progress):
         started, first_step = self.job_clock
@@ -182,7 +238,7 @@ class RunRecorder(Observer):
         """A snapshot (whole passes only), the loss log, then the checkpoint: the log rows of every step
         a checkpoint holds are on disk before it is."""
         path = self.last_saved[2] if self.last_saved else None
-        if snapshot and not job.tile:
+        if snapshot and not job.tile and not job.frame:  # a video's frames are written when done
             path = self.snapshot(
                 f"{job.size_px}px-step{state['step']:05d}", self.global_step(job, state["step"]), state["image"]
             )
@@ -205,7 +261,7 @@ class RunRecorder(Observer):
     def stopped(self, job):
         self.write_record(status="stopped")
         status = 128 + self.stop.signal.value
-        if self.last_saved is None:
+        if self.last_saved is None and not self.frames_done:
             return RunStopped(
                 f"stopped at {job.label} before anything was saved; run the same command to start again", status
             )
@@ -215,7 +271,7 @@ class RunRecorder(Observer):
         """The message of a run that diverged, naming only what exists; records the status."""
         self.write_record(status="diverged")
         return (
-            f"error: {error} at {self.job.label} after step {error.step}; {self.what_was_saved()}. "
+            f"{error} at {self.job.label} after step {error.step}; {self.what_was_saved()}. "
             + (
                 f"Lower --learning-rate (now {self.settings.learning_rate:g}) or the loss weights"
                 if self.settings.optimizer == "adam"

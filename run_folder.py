@@ -7,6 +7,7 @@ from which an interrupted run goes on.
         losses.csv, tensorboard/      the loss log
         <name>-<label>.png            snapshots, <name>-final.png and <name>-sheet.png
         checkpoints/<job>/state.npz   each job's optimizer state; canvas.npz for a tiled pass
+        frames/00001.png, <name>.webm a video's finished frames, and the video made from them
 """
 
 import fcntl
@@ -15,11 +16,15 @@ import io
 import json
 import os
 import re
+import shutil
 
 import numpy as np
 
 from errors import UserError, write_failed
 from files import file_digest, safe_name, write_atomic
+from jobs import frame_folder
+from utils import load_image
+from video_io import is_image_sequence, is_video_source, sequence_files
 
 # Settings that do not change the picture, so that a run can be resumed or extended with other values.
 NOT_IN_RUN_IDENTITY = ("iterations", "save_every", "print_every", "output_dir", "fresh")
@@ -33,6 +38,7 @@ INPUT_FILES = (
     "style_region_masks",
     "content_mask",
 )
+VIDEO_SETTINGS = ("first_frame", "frame_count", "frame_every", "frame_iterations", "temporal_weight")
 NAME_STEMS_MAX = 80  # characters of the folder name taken by the images' names; with the digest and the
 # longest file name in it (<name>-<size>px-tile000.png and the like) well within the 255 of file systems
 
@@ -43,9 +49,16 @@ def run_identity(settings, weights_digest):
     Inputs count by content, not by name: an image replaced under the same name is another run, and
     the same file named another way (a relative or absolute path, a link) is the same run.
     """
-    identity = {k: v for k, v in vars(settings).items() if k not in NOT_IN_RUN_IDENTITY + INPUT_FILES}
+    left_out = NOT_IN_RUN_IDENTITY + INPUT_FILES
+    if is_video_source(settings.content_image):
+        # A video's finished frames are never painted again, so other iterations make another run rather
+        # than extend this one; more frames (--frames) go on from fewer.
+        left_out = tuple(name for name in left_out if name != "iterations") + ("frame_count",)
+    else:
+        left_out += VIDEO_SETTINGS
+    identity = {k: v for k, v in vars(settings).items() if k not in left_out}
     identity["inputs_sha256"] = {
-        "content": file_digest(settings.content_image),
+        "content": content_digest(settings.content_image),
         "styles": [file_digest(path) for path in settings.style_images],
         "init": file_digest(settings.init) if os.path.isfile(settings.init) else settings.init,
         "weights": weights_digest,
@@ -54,11 +67,26 @@ def run_identity(settings, weights_digest):
         "content_mask": settings.content_mask and file_digest(settings.content_mask),
     }
     digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
-    stems = "-".join(
-        safe_name(os.path.splitext(os.path.basename(path))[0], 24)
-        for path in [settings.content_image, *settings.style_images]
-    )
+    stems = "-".join(safe_name(stem(path), 24) for path in [settings.content_image, *settings.style_images])
     return f"{stems[:NAME_STEMS_MAX].rstrip('-')}-{digest}", identity
+
+
+def stem(path):
+    """What names an input in the run folder's name: its file's name, or an image sequence's folder's."""
+    if is_image_sequence(path):
+        return os.path.basename(os.path.dirname(os.path.abspath(path)))
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def content_digest(path):
+    """The SHA-256 of the photo or video file; of an image sequence, of every file in its folder that
+    its pattern names (names and contents), so that a frame replaced, added or removed is another run."""
+    if not is_image_sequence(path):
+        return file_digest(path)
+    digest = hashlib.sha256()
+    for frame in sequence_files(path):
+        digest.update(f"{os.path.basename(frame)} {file_digest(frame)}\n".encode())
+    return digest.hexdigest()
 
 
 class RunFolder:
@@ -113,7 +141,7 @@ class RunFolder:
         """Files a killed run was in the middle of writing; whole ones are never named *.partial."""
         for root, _, names in os.walk(self.path):
             for name in names:
-                if name.endswith(".partial"):
+                if name.endswith(".partial") or name.endswith(".partial.webm"):  # the video's: video_io
                     os.remove(os.path.join(root, name))
 
     def file(self, name):
@@ -139,6 +167,29 @@ class RunFolder:
             write_atomic(self.file(name), data)
         except OSError as error:
             raise write_failed(error) from None
+
+    def video_name(self):
+        return f"{self.name}.webm"
+
+    # --- a video's frames ------------------------------------------------------------------------------
+    def frame_name(self, frame):
+        return os.path.join("frames", f"{frame:05d}.png")
+
+    def load_frame(self, frame):
+        """A video's finished frame (1, 2, ...) as written, or None."""
+        path = self.file(self.frame_name(frame))
+        return load_image(path) if os.path.exists(path) else None
+
+    def save_frame(self, frame, png):
+        try:
+            os.makedirs(self.file("frames"), exist_ok=True)
+        except OSError as error:
+            raise write_failed(error) from None
+        self.write(self.frame_name(frame), png)
+
+    def remove_frame_states(self, frame):
+        """The checkpoints of a frame once it is written: all that a resumed run needs of it is its picture."""
+        shutil.rmtree(os.path.join(self.path, "checkpoints", frame_folder(frame)), ignore_errors=True)
 
     # --- job states ------------------------------------------------------------------------------------
     def _checkpoint(self, job, name):

@@ -23,7 +23,7 @@ if __name__ == "__main__":
     signal.signal(signal.SIGINT, exit_interrupted)
 
 # --- Settings: the comment after each is its description in --help ---------------------------------
-CONTENT_IMAGE = "images/cincinnati_bridge.jpg"  # the photo
+CONTENT_IMAGE = "images/cincinnati_bridge.jpg"  # the photo, or a video (clip.mp4, or frames as frames/%04d.png)
 STYLE_IMAGES = ["images/starry_night.jpg"]  # one or more paintings
 STYLE_BLEND = []  # weight of each painting, normalized to sum to 1; empty: equal weights
 SIZE_PX = 512  # longer side of the result in pixels; the photo's aspect ratio is kept
@@ -52,9 +52,14 @@ SEED = 0  # seed of the start image's noise: the same command and seed give the 
 WEIGHTS_FILE = None  # VGG19 weights (.mat or .h5) of your own; None: fetched once into the cache
 OUTPUT_DIR = "outputs"  # where run folders go
 TILE_PX = 0  # refine images larger than this in overlapping tiles; 0: the largest that fits in memory
+FIRST_FRAME = 0  # a video's first frame to paint, counted from 0
+FRAME_COUNT = 0  # how many of a video's frames to paint; 0: all of them
+FRAME_EVERY = 1  # paint every n-th frame of a video (its frame rate is divided by n)
+FRAME_ITERATIONS = 30  # iterations of each video frame after the first, in one pass at full size
+TEMPORAL_WEIGHT = 1e4  # weight of the temporal loss that keeps each video frame close to the previous one
 # ----------------------------------------------------------------------------------------------------
 
-from errors import Diverged, ProgramExit, UserError, write_failed  # noqa: E402 (the settings come first)
+from errors import Diverged, ProgramExit, UserError, program_exit  # noqa: E402 (the settings come first)
 from guides import GUIDE_MODES, load_mask  # noqa: E402
 from jobs import Masks, build_network, stylize  # noqa: E402
 from optimizers import OPTIMIZERS  # noqa: E402
@@ -64,6 +69,8 @@ from tf_setup import PRECISIONS, resolve_precision  # noqa: E402
 from tiling import MIN_TILE_PX, check_memory, tile_size  # noqa: E402
 from utils import START_IMAGES, fit_long_side, load_image, resize  # noqa: E402
 from vgg_model import LAYERS  # noqa: E402
+from video import stylize_video  # noqa: E402
+from video_io import count_frames, is_video_source, open_video  # noqa: E402
 from weights import load_weights  # noqa: E402
 
 
@@ -132,6 +139,11 @@ FLAGS = {
     "WEIGHTS_FILE": ("--weights", {}),
     "OUTPUT_DIR": ("--output-dir", {}),
     "TILE_PX": ("--tile-px", {"type": tile_px}),
+    "FIRST_FRAME": ("--first-frame", {"type": number(int, 0)}),
+    "FRAME_COUNT": ("--frames", {"type": number(int, 0)}),
+    "FRAME_EVERY": ("--every", {"type": positive_int}),
+    "FRAME_ITERATIONS": ("--frame-iterations", {"type": positive_int}),
+    "TEMPORAL_WEIGHT": ("--temporal-weight", {"type": non_negative_float}),
 }
 
 
@@ -165,7 +177,7 @@ def parse_args(argv=None):
             dest=setting.lower(),
             **how,
             default=list(default.items()) if isinstance(default, dict) else default,
-            help=f"{described[setting]} (default: {default_text(default)}; {setting})",
+            help=f"{described[setting]} (default: {default_text(default)}; {setting})".replace("%", "%%"),
         )
     parser.add_argument("--fresh", action="store_true", help="start a new run folder instead of resuming the last one")
     settings = parser.parse_args(argv)
@@ -201,39 +213,43 @@ def check(settings):
         settings.iterations = [max(1, settings.iterations[0] // 2 ** (passes - 1 - i)) for i in range(passes)]
     if len(settings.iterations) != len(settings.scales):
         raise UserError(f"--iterations needs 1 or {len(settings.scales)} numbers (one per pass)")
+    masks_given = settings.style_masks or settings.style_region_masks
     for flag, masks in (("--style-masks", settings.style_masks), ("--style-region-masks", settings.style_region_masks)):
         if masks and len(masks) != len(settings.style_images):
             raise UserError(f"{flag} needs {len(settings.style_images)} masks, one per style image, not {len(masks)}")
     if settings.init not in START_IMAGES and not os.path.isfile(settings.init):
         raise UserError(f"--init {settings.init!r} is neither one of {', '.join(START_IMAGES)} nor an image file")
+    if is_video_source(settings.content_image) and (masks_given or settings.content_mask):
+        raise UserError("--style-masks, --style-region-masks and --content-mask work on photos, not on videos")
 
 
 def main(argv=None):
     try:
         run(parse_args(argv))
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.status
-    except ProgramExit as stop:
-        print(stop, file=sys.stderr)
-        return stop.status
-    except OSError as error:  # a write that failed where no message was prepared for it
-        print(f"error: {write_failed(error)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # in a caller's process, where exit_interrupted is not the handler
-        print("interrupted", file=sys.stderr)
-        return 130
+    except (ProgramExit, OSError, KeyboardInterrupt) as error:
+        ending = program_exit(error)
+        print(ending.line(), file=sys.stderr)
+        return ending.status
     return 0
 
 
 def run(settings):
-    """Check every input, open the run folder, paint pass by pass, write the result."""
-    content = load_image(settings.content_image)
+    """Check every input, open the run folder, paint pass by pass (a video frame by frame), write the result."""
+    video = is_video_source(settings.content_image)
+    if video:
+        frames = (settings.content_image, settings.first_frame, settings.frame_count or None, settings.frame_every)
+        frame_count = count_frames(*frames)  # each one decoded: all are readable and of one size before any work
+        with open_video(*frames) as clip:
+            content = next(clip)
+    else:
+        content = load_image(settings.content_image)
     styles = [load_image(path) for path in settings.style_images]
     if settings.init not in START_IMAGES:
         load_image(settings.init)  # refused now if it cannot be read, not when the first pass starts
     masks = load_masks(settings, content, styles)
     tile = settings.tile_px or tile_size(*fit_long_side(content.shape, settings.size_px))
+    if video and max(fit_long_side(content.shape, settings.size_px)) > tile:
+        raise UserError(f"video frames are painted whole, and tiles of {tile} px are needed here; use --size {tile}")
     check_memory(content.shape, [style.shape for style in styles], settings.size_px, settings.style_scale, tile)
     weights = load_weights(settings.weights_file)
     settings.precision = resolve_precision(settings.precision)  # the run's identity and record name what ran
@@ -249,10 +265,16 @@ def run(settings):
         network = build_network(settings, weights)
         started = time.perf_counter()
         try:
-            picture = stylize(settings, content, styles, network, tile, recorder, masks)
+            if video:
+                with open_video(*frames) as clip:
+                    stylize_video(settings, clip, frame_count, styles, network, recorder)
+                first = resize(content, *fit_long_side(content.shape, settings.size_px))
+                path = recorder.finish_video(frame_count, clip.fps, first, styles)
+            else:
+                picture = stylize(settings, content, styles, network, tile, recorder, masks)
+                path = recorder.finish(picture, resize(content, *picture.shape[:2]), styles)
         except Diverged as error:
-            raise ProgramExit(recorder.diverged(error), error.status) from None
-        path = recorder.finish(picture, resize(content, *picture.shape[:2]), styles)
+            raise Diverged(error.step, recorder.diverged(error)) from None
         elapsed_s = time.perf_counter() - started
         peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         recorder.write_record(status="finished", elapsed_s=round(elapsed_s, 1), peak_memory_gib=round(peak_gib, 2))

@@ -143,7 +143,7 @@ def check_memory(content_shape, style_shapes, size_px, style_scale, tile_px):
         return
     height, width = fit_long_side(content_shape, size_px)
     what = f"{width}x{height} px" + (f" with the painting at {style_scale:g}x" if style_scale != 1 else "")
-    start = f"{what} needs about {need / 2**30:.1f} GiB of memory but {available / 0.97 / 2**30:.1f} GiB are available"
+    start = f"{what} needs about {gib(need)} of memory but {gib(available / 0.97)} are available"
     size_fits = largest(lambda size: needed(size, style_scale) <= available, size_px)
     if size_fits >= 16:
         raise TooLargeError(f"{start}; use --size {size_fits} or less, or a smaller --tile-px")
@@ -151,6 +151,10 @@ def check_memory(content_shape, style_shapes, size_px, style_scale, tile_px):
     if scale_steps >= 1:
         raise TooLargeError(f"{start}; use --style-scale {scale_steps / 1000:g} or less")
     raise TooLargeError(f"{start}; use a smaller --size and --style-scale")
+
+
+def gib(size_bytes):
+    return f"{size_bytes / 2**30:.1f} GiB" if size_bytes < 2**43 else f"{size_bytes / 2**30:.1e} GiB"
 
 
 def largest(fits, above):

@@ -107,3 +107,12 @@ def start_image(warped_previous, weights, fallback):
     (weights 1), fallback (such as the frame's usual start image) elsewhere."""
     weights = np.asarray(weights, np.float32)[..., None]
     return (weights * warped_previous + (1 - weights) * np.asarray(fallback, np.float32)).astype(np.float32)
+
+
+def temporal_error(picture, previous_picture, backward_flow, weights):
+    """The flicker of a stylized frame: the mean squared difference between `picture` and the previous
+    frame's `previous_picture` warped by backward_flow = flow(current, previous), over the reliable
+    pixels (weights 1) and the three channels, with pixel values taken as 0..1. 0 without reliable pixels."""
+    difference = (np.asarray(picture, np.float64) - warp(previous_picture, backward_flow)) / 255
+    reliable = np.asarray(weights, np.float64)[..., None]
+    return float(np.sum(reliable * difference**2) / max(3 * reliable.sum(), 1))

@@ -1,8 +1,10 @@
 """Video in and out, one frame at a time: a clip is never held whole in memory.
 
 Reading goes through OpenCV's FFmpeg for video files and through its image-sequence reader for
-patterns such as frames/%04d.png (which start at the first number that exists and stop at the
-first gap). Frames come as the program's images do: RGB float32, values 0..255.
+patterns such as frames/%04d.png (numbered from 0 or 1). OpenCV's reader stops at the first number
+missing or unreadable; here a sequence that stops before its last file is an error instead, as a
+clip cut short without a word would be. Frames come as the program's images do: RGB float32,
+values 0..255.
 
 Writing makes VP9 video in a WebM file: the one browser-playable format that OpenCV's bundled
 FFmpeg (opencv-python-headless 5.0.0.93) can encode. It has no H.264 ('avc1' fails to open: no
@@ -25,19 +27,24 @@ import cv2  # noqa: E402
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # its warnings only repeat our errors
 import numpy as np  # noqa: E402
 
+from errors import UserError  # noqa: E402
+
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov")
 DEFAULT_FPS = 25.0  # for image sequences, which have none, and containers that do not say
 _FRAME_NUMBER = re.compile(r"%0?\d*d")  # the printf field OpenCV's image-sequence reader takes
 
 
-class VideoError(Exception):
+class VideoError(UserError):
     """A video that cannot be read or written; the message is one line and names the file."""
 
 
 def is_video_source(path):
     """Whether path names a video file (by its extension) or an image-sequence pattern (frames/%04d.png)."""
-    name = os.path.basename(str(path))
-    return name.lower().endswith(VIDEO_EXTENSIONS) or bool(_FRAME_NUMBER.search(name))
+    return str(path).lower().endswith(VIDEO_EXTENSIONS) or is_image_sequence(path)
+
+
+def is_image_sequence(path):
+    return bool(_FRAME_NUMBER.search(os.path.basename(str(path))))
 
 
 def open_video(path, first_frame=0, frame_count=None, every=1, fps=None):
@@ -51,13 +58,19 @@ def open_video(path, first_frame=0, frame_count=None, every=1, fps=None):
     path = str(path)
     if first_frame < 0 or every < 1 or (frame_count is not None and frame_count < 1):
         raise ValueError(f"bad frame selection: first {first_frame}, count {frame_count}, every {every}")
-    if _FRAME_NUMBER.search(os.path.basename(path)):
+    files = None
+    if is_image_sequence(path):
         kind, folder = "image sequence", os.path.dirname(path) or "."
         if not os.path.isdir(folder):
             raise VideoError(f"image sequence {path}: folder {folder} does not exist")
+        files = sequence_files(path)
         capture = cv2.VideoCapture(path, cv2.CAP_IMAGES)
         if not capture.isOpened():
-            raise VideoError(f"image sequence {path}: no readable image in {folder} matches the pattern")
+            if not files:
+                raise VideoError(f"image sequence {path}: no file in {folder} matches the pattern")
+            raise VideoError(
+                f"image sequence {path}: cannot read {files[0]} (the first frame, whose number must be 0 or 1)"
+            )
     else:
         kind = "video"
         if not os.path.isfile(path):
@@ -67,7 +80,21 @@ def open_video(path, first_frame=0, frame_count=None, every=1, fps=None):
         capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
         if not capture.isOpened():
             raise VideoError(f"video {path} is truncated, corrupt or not a video format OpenCV's FFmpeg reads")
-    return Video(capture, f"{kind} {path}", first_frame, frame_count, every, fps)
+    return Video(capture, f"{kind} {path}", first_frame, frame_count, every, fps, files)
+
+
+def sequence_files(pattern):
+    """The files an image-sequence pattern names (frames/%04d.png: frames/0001.png, ...) that are in its
+    folder, in the order of their numbers."""
+    folder, name = os.path.split(str(pattern))
+    field = _FRAME_NUMBER.search(name)
+    numbered = re.compile(re.escape(name[: field.start()]) + r"(\d+)" + re.escape(name[field.end() :]))
+    files = []
+    for candidate in os.listdir(folder or "."):
+        match = numbered.fullmatch(candidate)
+        if match and name % int(match.group(1)) == candidate:
+            files.append((int(match.group(1)), os.path.join(folder, candidate)))
+    return [path for _, path in sorted(files)]
 
 
 def count_frames(path, first_frame=0, frame_count=None, every=1):
@@ -81,8 +108,9 @@ class Video:
     and an iterator of its frames, RGB float32 (height, width, 3), values 0..255, decoded one at a
     time. Iterating to the end, close() or a with block releases the decoder."""
 
-    def __init__(self, capture, name, first_frame, frame_count, every, fps):
+    def __init__(self, capture, name, first_frame, frame_count, every, fps, files=None):
         self._capture, self._name, self._every = capture, name, every
+        self._files = files  # an image sequence's, all of which must be read: OpenCV stops at the first it cannot
         self._remaining = math.inf if frame_count is None else frame_count
         source_fps = fps or capture.get(cv2.CAP_PROP_FPS)
         self.fps = (source_fps if source_fps > 0 else DEFAULT_FPS) / every
@@ -114,11 +142,12 @@ class Video:
         """The frame after skipping `skip` frames, as RGB float32, or None at the end."""
         for _ in range(skip):
             if not self._capture.grab():
-                return None
+                return self._end()
+            self._index += 1
         ok, pixels = self._capture.read()
         if not ok:
-            return None
-        self._index += skip + 1
+            return self._end()
+        self._index += 1
         if self.size and (pixels.shape[1], pixels.shape[0]) != self.size:
             self.close()
             raise VideoError(
@@ -126,6 +155,14 @@ class Video:
                 f"the first {self.size[0]}x{self.size[1]}; all frames must have one size"
             )
         return _rgb(pixels)
+
+    def _end(self):
+        """None at the end of the source; a VideoError where an image sequence stops before its last file."""
+        if self._files is not None and self._index + 1 < len(self._files):
+            self.close()
+            unread = self._files[self._index + 1]
+            raise VideoError(f"{self._name}: cannot read {unread}: it is unreadable, or a number before it is missing")
+        return None
 
     def close(self):
         self._capture.release()

@@ -10,7 +10,9 @@ import os
 import cv2
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import REPO, run_cli
+
+CLIP = str(REPO / "images" / "box_2s.webm")
 
 # case: (arguments added to valid ones, text the error line must contain); "{dir}" is the inputs' folder.
 # More kinds of bad images and weights files are tested in-process (test_weights.py and the image tests):
@@ -33,6 +35,14 @@ CASES = {
     "mask-not-an-image": (["--style-masks", "{dir}/garbage.jpg"], "garbage.jpg"),
     "mask-all-black": (["--content-mask", "{dir}/black.png"], "black.png has no region"),
     "mask-other-aspect": (["--style-masks", "{dir}/wide.png"], "wide.png is 80x10 px"),
+    "video-not-a-video": (["--content", "{dir}/text.mp4"], "text.mp4"),
+    "video-no-frame": (["--content", CLIP, "--first-frame", "60"], "no frame that decodes from frame 60 on"),
+    "video-frames-change-size": (["--content", "{dir}/sizes/%04d.png"], "frame 1 is 64x50"),
+    "video-unreadable-frame": (["--content", "{dir}/corrupt/%04d.png"], "0002.png"),
+    "video-no-images": (["--content", "{dir}/empty/%04d.png"], "no file in"),
+    "video-output-dir-under-a-file": (["--content", CLIP, "--output-dir", "{dir}/a_file/sub"], "a_file"),
+    "video-needs-tiles": (["--content", CLIP, "--size", "96", "--tile-px", "64"], "painted whole"),
+    "video-with-masks": (["--content", CLIP, "--content-mask", "{dir}/white.png"], "not on videos"),
 }
 
 
@@ -56,6 +66,14 @@ def make_inputs(folder):
         f.create_group("block1_conv1").create_dataset("block1_conv1_W_1:0", data=rng.random((3, 3, 3, 64, 40)))
     data = (folder / "big.h5").read_bytes()
     (folder / "truncated.h5").write_bytes(data[: len(data) // 2])
+
+    (folder / "text.mp4").write_text("not a video\n")
+    for name, sizes in {"sizes": [(48, 64), (50, 64)], "corrupt": [(48, 64)] * 3}.items():
+        (folder / name).mkdir()
+        for number, size in enumerate(sizes, start=1):
+            cv2.imwrite(str(folder / name / f"{number:04d}.png"), np.zeros((*size, 3), np.uint8))
+    (folder / "corrupt" / "0002.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (folder / "empty").mkdir()
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +134,12 @@ def test_nothing_is_created_under_a_file_given_as_output_folder(results):
         "weights-truncated-h5",
         "weights-h5-not-vgg19",
         "init-garbage",
+        "video-not-a-video",
+        "video-no-frame",
+        "video-frames-change-size",
+        "video-unreadable-frame",
+        "video-no-images",
+        "video-needs-tiles",
     ],
 )
 def test_input_errors_are_found_before_any_run_folder_is_made(results, case):

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import vgg_model
-from guides import MaskError, guided_gram_matrix, guided_style_loss, guided_style_targets, layer_guides, load_mask
+from errors import MaskError
+from guides import guided_gram_matrix, guided_style_loss, guided_style_targets, layer_guides, load_mask
 from losses import gram_matrix
 from tf_setup import tf
 

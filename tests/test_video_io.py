@@ -112,7 +112,6 @@ def test_an_image_sequence(tmp_path):
     write_png(tmp_path / "0005.png", np.full((HEIGHT, WIDTH), 65535, np.uint16))  # grey, 16 bits
     transparent = np.zeros((HEIGHT, WIDTH, 4), np.uint8)
     write_png(tmp_path / "0006.png", transparent)  # BGRA, all transparent: over white
-    write_png(tmp_path / "0008.png", np.zeros((HEIGHT, WIDTH, 3), np.uint8))  # after the gap: not read
     pattern = str(tmp_path / "%04d.png")
     assert video_io.is_video_source(pattern)
     with video_io.open_video(pattern) as video:
@@ -174,13 +173,34 @@ def test_image_sequences_that_are_not_videos(tmp_path):
     (tmp_path / "text").mkdir()
     (tmp_path / "text" / "0000.png").write_text("not an image\n")
     for pattern, reason in [
-        (tmp_path / "empty" / "%04d.png", "no readable image"),
-        (tmp_path / "text" / "%04d.png", "no readable image"),
+        (tmp_path / "empty" / "%04d.png", "no file in"),
+        (tmp_path / "text" / "%04d.png", "cannot read"),
         (tmp_path / "missing" / "%04d.png", "does not exist"),
     ]:
         with pytest.raises(VideoError, match=reason) as error:
             video_io.open_video(pattern)
         assert_one_line_naming(error, pattern)
+
+
+@pytest.mark.parametrize(
+    "numbers, unreadable, expected",
+    [
+        ([1, 2, 3, 4], 3, "cannot read .*0003.png: it is unreadable"),  # OpenCV alone would stop at 2 frames
+        ([0, 1, 3, 4], None, "cannot read .*0003.png: .*missing"),  # a gap
+        ([2, 3], None, "cannot read .*0002.png .*must be 0 or 1"),
+    ],
+)
+def test_an_image_sequence_is_read_whole_or_refused(tmp_path, numbers, unreadable, expected):
+    for number in numbers:
+        write_png(tmp_path / f"{number:04d}.png", np.zeros((HEIGHT, WIDTH, 3), np.uint8))
+    if unreadable:
+        (tmp_path / f"{unreadable:04d}.png").write_text("not an image\n")
+    (tmp_path / "12.png").write_text("not a frame: %04d does not name it\n")
+    pattern = tmp_path / "%04d.png"
+    assert video_io.sequence_files(pattern) == [str(tmp_path / f"{number:04d}.png") for number in numbers]
+    with pytest.raises(VideoError, match=expected) as error:
+        video_io.count_frames(pattern)
+    assert_one_line_naming(error, pattern)
 
 
 def test_frames_that_change_size(tmp_path):
