@@ -99,14 +99,18 @@ class TutorialBaseline:
     """The same problem written the way TensorFlow's style transfer tutorial writes it
     (tensorflow.org/tutorials/generative/style_transfer): keras.applications.VGG19 with its weights
     set from ours, a Keras Model returning the style and content layers, Gram matrices by einsum,
-    and a tf.function train step with GradientTape and a Keras Adam. As in the tutorial the image
-    lives in 0..1, the network is Keras' own, with max pooling, and total variation is the tutorial's
-    tf.image.total_variation; only its time is compared, never its loss.
+    total variation from shifted slices of the image, and a tf.function train step with GradientTape
+    and a Keras Adam. The image lives in 0..1 as in the tutorial.
+
+    It solves exactly our problem, so that its time to our loss can be measured: its max pooling
+    layers are replaced by average pooling when ours averages (and pool as ours do, padding "same"),
+    its total variation is the squared one ours uses, and its weights and layers are ours;
+    `same_problem` checks that its loss at the start equals ours.
 
     In bfloat16 it is the tutorial with the one line a Keras user would add, the global policy
     "mixed_bfloat16", set only while its network is built (a Keras layer keeps the policy it was built
     under), so that another baseline in the same process stays float32; its outputs are cast to float32
-    before the Gram matrices, as ours are."""
+    before the Gram matrices, as ours are summed."""
 
     def __init__(self, settings, weights, content, styles, start_image, precision="float32"):
         from tf_setup import tf  # the same oneDNN setting as the program's step
@@ -118,6 +122,14 @@ class TutorialBaseline:
         mixed_precision.set_global_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
         try:
             vgg = tf.keras.applications.VGG19(include_top=False, weights=None)
+            pooling = {"avg": tf.keras.layers.AveragePooling2D, "max": tf.keras.layers.MaxPooling2D}[s.pooling]
+
+            def our_pooling(layer):
+                if isinstance(layer, tf.keras.layers.MaxPooling2D):
+                    return pooling(2, 2, padding="same", name=layer.name, dtype=layer.dtype_policy)
+                return layer.__class__.from_config(layer.get_config())
+
+            vgg = tf.keras.models.clone_model(vgg, clone_function=our_pooling)
         finally:
             mixed_precision.set_global_policy(previous_policy)
         for name, kernel in weights.kernels.items():
@@ -134,7 +146,7 @@ class TutorialBaseline:
         self.style_targets = self.extract(tf.constant(styles[0][None] / 255.0))[0]  # the first painting
         self.content_targets = self.extract(tf.constant(content[None] / 255.0))[1]
         self.style_weights, self.content_weights = list(s.style_layers.values()), list(s.content_layers.values())
-        self.settings = s
+        self.settings, self.precision = s, precision
         self.image = tf.Variable(start_image[None] / 255.0, dtype=tf.float32)
         self.optimizer = tf.keras.optimizers.Adam(learning_rate=s.learning_rate / 255.0)
         self.compiled_train_step = tf.function(self.train_step)
@@ -156,24 +168,38 @@ class TutorialBaseline:
             outputs[len(self.style_layers) :],
         )
 
-    def train_step(self):
+    def loss(self):
         tf, s = self.tf, self.settings
+        grams, features = self.extract(self.image)
+        style = tf.add_n(
+            [
+                w * tf.reduce_sum((g - t) ** 2) / (4.0 * g.shape[-1] ** 2)
+                for w, g, t in zip(self.style_weights, grams, self.style_targets)
+            ]
+        )
+        content = tf.add_n(
+            [
+                w * 0.5 * tf.reduce_sum((f - t) ** 2)
+                for w, f, t in zip(self.content_weights, features, self.content_targets)
+            ]
+        )
+        pixels = self.image * 255.0
+        x_deltas, y_deltas = pixels[:, :, 1:, :] - pixels[:, :, :-1, :], pixels[:, 1:, :, :] - pixels[:, :-1, :, :]
+        tv = tf.reduce_sum(x_deltas**2) + tf.reduce_sum(y_deltas**2)
+        return s.content_weight * content + s.style_weight * style + s.tv_weight * tv
+
+    def same_problem(self, ours):
+        """Raise unless this baseline's loss at its current image is ours (`ours`: an ImageOptimizer at
+        the same image), within the rounding of its precision."""
+        baseline_loss, our_loss = float(self.loss()), float(ours.loss(ours.image)[-1])
+        tolerance = 0.02 if self.precision == "bfloat16" else 1e-3
+        if abs(baseline_loss - our_loss) > tolerance * our_loss:
+            raise RuntimeError(f"the tutorial baseline's loss {baseline_loss:.6g} is not ours {our_loss:.6g}")
+
+    def train_step(self):
+        tf = self.tf
         with tf.GradientTape() as tape:
-            grams, features = self.extract(self.image)
-            style = tf.add_n(
-                [
-                    w * tf.reduce_sum((g - t) ** 2) / (4.0 * g.shape[-1] ** 2)
-                    for w, g, t in zip(self.style_weights, grams, self.style_targets)
-                ]
-            )
-            content = tf.add_n(
-                [
-                    w * 0.5 * tf.reduce_sum((f - t) ** 2)
-                    for w, f, t in zip(self.content_weights, features, self.content_targets)
-                ]
-            )
-            tv = tf.reduce_sum(tf.image.total_variation(self.image * 255.0))
-            loss = s.content_weight * content + s.style_weight * style + s.tv_weight * tv
+            loss = self.loss()
         gradient = tape.gradient(loss, self.image)
         self.optimizer.apply_gradients([(gradient, self.image)])
         self.image.assign(tf.clip_by_value(self.image, 0.0, 1.0))
@@ -385,6 +411,32 @@ def time_to_quality(size_px, weights, flags, judge, target_loss, budget_s):
     }
 
 
+def tutorial_time_to_quality(size_px, weights, judge, target_loss, budget_s):
+    """time_to_quality for the tutorial baseline in the precision the program picks here (so the
+    tutorial with mixed_bfloat16 where bfloat16 is native): Adam at the original's learning rate from
+    our start image, its building included in the time, judged as ours are."""
+    clock = Clock()
+    settings = project_settings(size_px, *STEP_FLAGS)
+    baseline = TutorialBaseline(settings, weights, *pass_images(settings), settings.precision)
+    reached_s = reached_iterations = None
+    iterations = 0
+
+    def judged():
+        return clock.pause(lambda: judge(baseline.image.numpy()[0] * 255.0))
+
+    while clock.elapsed_s() < budget_s:
+        own_loss = float(baseline.compiled_train_step())  # of the image before this step, ours to within 2 %
+        iterations += 1
+        if reached_s is None and own_loss <= 1.02 * target_loss and judged() <= target_loss:
+            reached_s, reached_iterations = clock.elapsed_s(), iterations
+    return {
+        "reached_s": reached_s,
+        "reached_iterations": reached_iterations,
+        "loss_at_budget": judged(),
+        "precision": settings.precision,
+    }
+
+
 # --- Workers: each runs in a fresh process and prints one JSON line -----------------------------------
 
 
@@ -407,6 +459,7 @@ def speed_worker(size_px, rounds, iterations_per_round):
         precision_settings = project_settings(size_px, *STEP_FLAGS, "--precision", precision)
         ours = build_job(precision_settings, weights, content, styles, start)
         baseline = TutorialBaseline(precision_settings, weights, content, styles, start, precision)
+        baseline.same_problem(ours)
         floor = ConvolutionFloor(ours.loss.network, height, width)
         steps[precision] = {
             "ours": functools.partial(timed_iterations, ours),
@@ -505,6 +558,8 @@ def quality_worker(size_px, reference_iterations, budget_ratio):
         dict(time_to_quality(size_px, weights, flags, judge, reference.loss, budget_s), label=label)
         for label, flags in quality_settings(size_px)
     ]
+    tutorial = tutorial_time_to_quality(size_px, weights, judge, reference.loss, budget_s)
+    rows.append(dict(tutorial, label=f"{baseline_name(tutorial['precision'])}, Adam, learning rate 2"))
     return {
         "height": reference.job.height,
         "width": reference.job.width,
@@ -512,6 +567,18 @@ def quality_worker(size_px, reference_iterations, budget_ratio):
         "budget_s": budget_s,
         "rows": rows,
     }
+
+
+def video_worker(size_px, frame_count):
+    """Seconds of each frame of box.mp4 (video_benchmark.py's clip and first frame) painted by the video
+    mode with the program's defaults at size_px, as video_benchmark.py's speed table takes them."""
+    from video_benchmark import CLIPS, VIDEOS, clip_settings, video_mode
+
+    settings = clip_settings(os.path.join(VIDEOS, "box.mp4"), CLIPS["box.mp4"], frame_count, size_px)
+    network = jobs.build_network(settings, load_weights(log=lambda *_: None))
+    frames = video_mode(settings, [load_image(path) for path in settings.style_images], network)
+    height, width = frames.pictures[0].shape[:2]
+    return {"height": height, "width": width, "seconds": frames.seconds, "frame_iterations": settings.frame_iterations}
 
 
 def machine_worker():
@@ -525,6 +592,7 @@ WORKERS = {
     "profile": profile_worker,
     "memory": memory_worker,
     "quality": quality_worker,
+    "video": video_worker,
 }
 
 
@@ -808,6 +876,8 @@ def parse_args(argv=None):
         help="wall time of each of our settings, as a share of the original's time",
     )
     p.add_argument("--run-size", type=int, default=512, help="size of the whole default run measured")
+    p.add_argument("--video-size", type=int, default=512, help="size of the video frames timed")
+    p.add_argument("--video-frames", type=int, default=4, help="frames of the clip timed; the first is a still's run")
     p.add_argument(
         "--one-pass-sizes",
         nargs="*",
@@ -831,6 +901,7 @@ def parse_args(argv=None):
         args.sizes, args.startup_size, args.quality_size, args.run_size, args.profile_size = [128], 128, 128, 128, 128
         args.rounds, args.iterations, args.memory_iterations, args.quality_iterations = 1, 2, 2, 2
         args.run_flags, args.one_pass_sizes, args.one_pass_iterations = ("--iterations", "2", "2"), [192, 256], 2
+        args.video_size, args.video_frames = 64, 2
     if args.startup_size not in args.sizes:
         p.error(f"--startup-size {args.startup_size} must be one of --sizes {args.sizes}")
     return args
@@ -933,12 +1004,32 @@ def quality_part(args, precisions):
     return quality_table(quality, args.quality_iterations, args.quality_size)
 
 
+def video_part(args, precisions):
+    print(f"video at {args.video_size} px ...", file=sys.stderr, flush=True)
+    video = run_worker("video", size_px=args.video_size, frame_count=args.video_frames)
+    seconds = video["seconds"]
+    later_s = statistics.median(seconds[1:])
+    return [
+        f"box.mp4 (`../shared/videos`, benchmarks/video_benchmark.py's clip) from frame 120, {len(seconds)} frames at "
+        f"{args.video_size} px ({video['width']} x {video['height']}) in one run of the video mode with the "
+        f"program's defaults: the first frame as a still image is made (every pass), each later one in "
+        f"{video['frame_iterations']} iterations from the previous frame warped by the optical flow, flow included.",
+        "",
+        "| frame | seconds |",
+        "|---:|---:|",
+        *[f"| {index} | {frame_s:.1f} |" for index, frame_s in enumerate(seconds, start=1)],
+        "",
+        f"Later frames: **{later_s:.1f} s per frame** (median), {later_s / seconds[0]:.2f} of the first frame's time.",
+    ]
+
+
 PARTS = {
     "speed": ("Seconds per iteration", speed_part),
     "profile": ("Where the step's time goes", profile_part),
     "memory": ("Peak memory of the step", memory_part),
     "run": ("Whole runs", run_part),
     "quality": ("Time to quality", quality_part),
+    "video": ("Seconds per video frame", video_part),
 }
 
 
