@@ -48,7 +48,8 @@ class LocalCluster:
         self.port, self.cpus, self.sessions = free_port(), cpus, []
         self.address = f"127.0.0.1:{self.port}"
         try:
-            self._start("--head", f"--port={self.port}", f"--ray-client-server-port={free_port()}", "--include-dashboard=false")
+            client_port = f"--ray-client-server-port={free_port()}"
+            self._start("--head", f"--port={self.port}", client_port, "--include-dashboard=false")
             for _ in range(nodes - 1):
                 self._start(f"--address={self.address}")
         except BaseException:
