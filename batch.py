@@ -89,8 +89,8 @@ def run_batch(runs, paint_runs, output_dir, fresh):
     except RunStopped as stopped:
         done = sum(1 for path in results.values() if path)
         raise RunStopped(
-            f"{stopped}; {done} of {len(unique)} runs are finished in {output_dir}. "
-            "Run the same command again to go on with the others.",
+            f"{stopped} ({done} of {len(unique)} runs of the batch are finished in {output_dir}; "
+            "the same command goes on with the others)",
             stopped.status,
         ) from None
     return write_summary(unique, results, output_dir)

@@ -176,7 +176,7 @@ class Cluster:
             if self.stop.signal:
                 for ref in pending:
                     ray.cancel(ref, force=True)
-                raise RunStopped("stopped; the tasks under way were cancelled", 128 + self.stop.signal.value)
+                raise RunStopped("stopped: the tasks under way were cancelled.", 128 + self.stop.signal.value)
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
             if not ready:
                 waiting_since = self.check_workers(waiting_since)

@@ -172,7 +172,7 @@ def test_an_interrupted_driver_goes_on_where_it_stopped(cluster, tmp_path):
     finally:
         driver.kill()
     assert driver.returncode == 130 and "Traceback" not in stderr
-    assert stderr.strip().splitlines()[-1].startswith("stopped; the tasks under way were cancelled; ")
+    assert stderr.strip().splitlines()[-1].startswith("stopped: the tasks under way were cancelled. (")
     done_first = finished()
     assert 2 <= len(done_first) < 6, "the interruption came too late to show anything"
     assert run_folders(output_dir) == done_first  # a run whose task was cancelled left nothing
