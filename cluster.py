@@ -18,8 +18,11 @@ Every wait has a time-out: the connection (CONNECT_TIMEOUT_S), and a cluster tha
 the CPUs a task asks for (NO_WORKER_TIMEOUT_S) ends the run with one line instead of waiting.
 """
 
+import fcntl
+import glob
 import logging
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -105,12 +108,29 @@ def network_for(settings, weights):
     return _networks[key]
 
 
+def task_folders():
+    """Where a worker's tasks paint, one temporary folder each; those of tasks whose worker was killed
+    (their run folder's lock free, an hour old) are removed here, since nothing else can."""
+    parent = os.path.join(tempfile.gettempdir(), "style-transfer-tasks")
+    os.makedirs(parent, exist_ok=True)
+    for lock in glob.glob(os.path.join(parent, "*", "*", ".lock")):
+        folder = os.path.dirname(os.path.dirname(lock))
+        try:
+            with open(lock) as f:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)  # no live task holds it
+            if time.time() - os.path.getmtime(folder) > 3600:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass
+    return parent
+
+
 @ray.remote(max_retries=MAX_RETRIES)
 def paint_run(run, weights):
     """On a worker: paint one photo's run into a temporary folder; ({file: bytes}, seconds)."""
     print(f"task: painting run {run.name}", flush=True)
     network = network_for(run.settings, weights)
-    with tempfile.TemporaryDirectory(prefix="style-transfer-") as output_dir:
+    with tempfile.TemporaryDirectory(dir=task_folders()) as output_dir:
         started = time.perf_counter()
         runs.paint(run, weights, network, output_dir, NoStop())
         seconds = time.perf_counter() - started

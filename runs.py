@@ -45,9 +45,7 @@ class Run:
 
     @property
     def frames(self):
-        """The frame selection as video_io.open_video takes it."""
-        s = self.settings
-        return s.content_image, s.first_frame, s.frame_count or None, s.frame_every
+        return frame_selection(self.settings)
 
     def image(self, path):
         """An input image, from the bytes shipped with the run or else from its file."""
@@ -73,7 +71,7 @@ def prepare(settings):
     video = is_video_source(settings.content_image)
     frame_count = 0
     if video:
-        selection = (settings.content_image, settings.first_frame, settings.frame_count or None, settings.frame_every)
+        selection = frame_selection(settings)
         frame_count = count_frames(*selection)  # each one decoded: all are readable and of one size before any work
         with open_video(*selection) as clip:
             content = next(clip)
@@ -88,6 +86,11 @@ def prepare(settings):
         raise UserError(f"video frames are painted whole, and tiles of {tile} px are needed here; use --size {tile}")
     check_memory(content.shape, [style.shape for style in styles], settings.size_px, settings.style_scale, tile)
     return Run(settings, tile, frame_count)
+
+
+def frame_selection(settings):
+    """A video's frames that the settings ask for, as video_io.open_video takes them."""
+    return settings.content_image, settings.first_frame, settings.frame_count or None, settings.frame_every
 
 
 def load_masks(settings, content, styles, load=load_image):

@@ -79,14 +79,20 @@ def frame_picture(frame, chunks, pictures):
     return np.clip(np.rint((1 - weight) * own[0] + weight * own[1]), 0, 255)
 
 
-def chunk_frames(run, chunk):
-    """The frames of a chunk, decoded from the run's video: uint8 where they are whole numbers (what
-    8-bit sources give), to halve what goes to a cluster's worker, float32 otherwise."""
-    s = run.settings
-    first = s.first_frame + (chunk.first - 1) * s.frame_every
-    with open_video(s.content_image, first, chunk.frame_count, s.frame_every) as clip:
-        frames = list(clip)
-    return [frame.astype(np.uint8) if np.array_equal(frame, np.rint(frame)) else frame for frame in frames]
+def chunk_frames(run, chunks):
+    """(chunk, its frames) for the chunks (in order), the run's video decoded once; a frame is kept
+    as uint8 where it is whole numbers (what 8-bit sources give: a quarter of the bytes to send to a
+    cluster's worker), as float32 otherwise."""
+    with open_video(*run.frames) as clip:
+        frames, kept = enumerate(clip, start=1), {}
+        for chunk in chunks:
+            for number, frame in frames:
+                if number >= chunk.first:
+                    kept[number] = frame.astype(np.uint8) if np.array_equal(frame, np.rint(frame)) else frame
+                if number == chunk.last:
+                    break
+            yield chunk, [kept[number] for number in range(chunk.first, chunk.last + 1)]
+            kept = {number: frame for number, frame in kept.items() if number > chunk.last - run.settings.chunk_overlap}
 
 
 class ChunkObserver(jobs.Observer):
@@ -148,7 +154,7 @@ def paint_in_chunks(run, styles, recorder, paint_chunks):
     written = set()
     todo = [chunk for chunk in chunks if chunk.index not in pictures]
     started, done = time.perf_counter(), 0
-    tasks = ((chunk, chunk_frames(run, chunk)) for chunk in todo)  # decoded as they are handed out
+    tasks = chunk_frames(run, todo)  # decoded as they are handed out
     try:
         for chunk, result in paint_chunks(s, styles, tasks):
             save_npz(chunk_path(folder, chunk), {"pictures": result.pictures})

@@ -25,6 +25,7 @@ import argparse
 import functools
 import os
 import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 
@@ -121,8 +122,7 @@ def chunked(settings, styles, network, chunk, overlap):
     run = runs.Run(settings, tile=settings.size_px, frame_count=settings.frame_count)
     chunks = video_chunks.cut(settings.frame_count, chunk, overlap)
     pictures = {}
-    for part in chunks:
-        frames = video_chunks.chunk_frames(run, part)
+    for part, frames in video_chunks.chunk_frames(run, chunks):
         pictures[part.index] = video_chunks.paint_chunk(settings, part, frames, styles, network).pictures
     blended = [video_chunks.frame_picture(f, chunks, pictures) for f in range(1, settings.frame_count + 1)]
     return chunks, blended
@@ -138,7 +138,11 @@ def main():
     parser.add_argument("--quick", action="store_true", help="a smoke run: smaller, fewer")
     parser.add_argument("--output", default=RESULTS_PATH)
     args = parser.parse_args()
-    work = os.path.join("/tmp", f"cluster-benchmark-{os.getpid()}")
+    with tempfile.TemporaryDirectory(prefix="cluster-benchmark-") as work:
+        measure(args, work)
+
+
+def measure(args, work):
     weights = load_weights()
     started = time.perf_counter()
 

@@ -47,6 +47,8 @@ class LocalCluster:
         self.root = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
         self.port, self.cpus, self.sessions = free_port(), cpus, []
         self.address = f"127.0.0.1:{self.port}"
+        self.tmp = os.path.join(self.root, "tmp")
+        os.mkdir(self.tmp)
         try:
             client_port = f"--ray-client-server-port={free_port()}"
             self._start("--head", f"--port={self.port}", client_port, "--include-dashboard=false")
@@ -68,6 +70,7 @@ class LocalCluster:
                 "--disable-usage-stats",
             ],
             start_new_session=True,  # its session id is its PID, and every process it starts keeps it
+            env=dict(os.environ, TMPDIR=self.tmp),  # the workers' temporary files go with the cluster's
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
