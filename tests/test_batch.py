@@ -82,7 +82,7 @@ def finished(output_dir):
 def test_a_batch_stopped_by_ctrl_c_goes_on_with_the_runs_not_finished(tmp_path):
     photos = ["images/cincinnati_bridge.jpg", "images/coffee.png"]
     batch = ["--content", *photos, "--style", "images/starry_night.jpg", "images/great_wave.png", "--each-style"]
-    batch += ["--size", "48", "--scales", "1", "--iterations", "60", "--optimizer", "adam", "--save-every", "5"]
+    batch += ["--size", "48", "--scales", "1", "--iterations", "30", "--optimizer", "adam", "--save-every", "5"]
     batch += ["--output-dir", tmp_path]
     first = start(*batch)
     try:
@@ -145,7 +145,7 @@ def test_overlapping_frames_cross_fade_in_equal_steps():
 
 def test_a_clip_in_chunks_stopped_goes_on_with_the_chunks_not_painted(tmp_path):
     clip = ["--content", "images/box_2s.webm", "--frames", "9", "--size", "32", "--iterations", "4"]
-    clip += ["--frame-iterations", "6", "--chunk-frames", "3", "--chunk-overlap", "1", "--output-dir", tmp_path]
+    clip += ["--frame-iterations", "4", "--chunk-frames", "3", "--chunk-overlap", "1", "--output-dir", tmp_path]
     first = start(*clip)
     try:
         wait_for(lambda: glob.glob(str(tmp_path / "*" / "checkpoints" / "chunk001.npz")), first)
