@@ -1,5 +1,5 @@
-# `make demo` paints the bundled photo; `make test` runs the tests; `make lint` checks the code with ruff.
-# Each sets up .venv on first use.
+# `make demo` paints the bundled photo; `make test` runs the tests (the cluster's among them, so it also
+# installs requirements-cluster.txt); `make lint` checks the code with ruff. Each sets up .venv on first use.
 PYTHON ?= python3
 VENV := .venv
 
@@ -21,6 +21,6 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/python -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
-	$(VENV)/bin/python -m pip install --quiet -r requirements-dev.txt
+$(VENV)/.installed-dev: requirements-dev.txt requirements-cluster.txt $(VENV)/.installed
+	$(VENV)/bin/python -m pip install --quiet -r requirements-dev.txt -r requirements-cluster.txt
 	touch $@

@@ -50,11 +50,12 @@ REGION_THRESHOLD = 0.5  # the paper's: mask values from here up are in the regio
 ASPECT_TOLERANCE = 0.02  # relative difference of width/height allowed beyond rounding to whole pixels
 
 
-def load_mask(path, height, width):
+def load_mask(path, height, width, load=load_image):
     """(mask, (file height, file width)): the image at path as float32 (height, width) grey levels in
-    0..1, resized if the file has another size (of the same aspect ratio) than the photo's."""
+    0..1, resized if the file has another size (of the same aspect ratio) than the photo's. `load`
+    reads the image (utils.load_image, or a Run's, which has the bytes a cluster's driver shipped)."""
     try:
-        grey = load_image(path).mean(axis=2)
+        grey = load(path).mean(axis=2)
     except ImageError as error:
         raise MaskError(f"mask {error}") from None
     if grey.max() < REGION_THRESHOLD * 255:

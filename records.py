@@ -6,6 +6,7 @@ clean stop on Ctrl-C or SIGTERM."""
 import csv
 import io
 import platform
+import resource
 import signal
 import sys
 import time
@@ -58,6 +59,27 @@ def library_versions():
         "scipy": scipy.__version__,
         "opencv": cv2.__version__,
     }
+
+
+def loss_row(job, progress, frame=None):
+    """The loss log's row (LOSS_COLUMNS) of one step; `frame` if the frame is not job.frame (a chunk's)."""
+    return [
+        job.frame if frame is None else frame,
+        job.pass_index,
+        job.tile,
+        job.size_px,
+        progress.step,
+        progress.content_loss,
+        progress.style_loss,
+        progress.tv_loss,
+        progress.total_loss,
+        round(progress.step_s, 4),
+    ]
+
+
+def memory_peak_gib():
+    """This process's peak resident memory so far, in GiB."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
 
 
 def check_finite(picture, last_saved):
@@ -137,6 +159,12 @@ class RunRecorder(Observer):
             earlier = sum(self.settings.iterations) + (job.frame - 2) * self.settings.frame_iterations
         return earlier + max(job.tile - 1, 0) * job.iterations + step
 
+    def chunk_finished(self, rows):
+        """A video chunk's loss rows (painted by video_chunks.paint_chunk, here or on a cluster), logged
+        in frame order; the frames two chunks overlap on have the rows of both."""
+        self.rows = sorted([*self.rows, *rows], key=lambda row: int(row[0]))
+        self._write_rows()
+
     # --- Observer -------------------------------------------------------------------------------------
     def saved_state(self, job):
         return self.folder.load_state(job)
@@ -164,20 +192,7 @@ class RunRecorder(Observer):
         self.frame_clock = self.frame_clock or time.perf_counter()
 
     def step(self, job, progress, optimizer):
-        self.rows.append(
-            [
-                job.frame,
-                job.pass_index,
-                job.tile,
-                job.size_px,
-                progress.step,
-                progress.content_loss,
-                progress.style_loss,
-                progress.tv_loss,
-                progress.total_loss,
-                round(progress.step_s, 4),
-            ]
-        )
+        self.rows.append(loss_row(job, progress))
         with self.summaries.as_default(step=self.global_step(job, progress.step)):
             for key in ("content_loss", "style_loss", "tv_loss", "total_loss"):
                 tf.summary.scalar(f"loss/{key[:-5]}", getattr(progress, key))
@@ -271,7 +286,7 @@ class RunRecorder(Observer):
         """The message of a run that diverged, naming only what exists; records the status."""
         self.write_record(status="diverged")
         return (
-            f"{error} at {self.job.label} after step {error.step}; {self.what_was_saved()}. "
+            f"{error}{f' at {self.job.label}' if self.job else ''} after step {error.step}; {self.what_was_saved()}. "
             + (
                 f"Lower --learning-rate (now {self.settings.learning_rate:g}) or the loss weights"
                 if self.settings.optimizer == "adam"

@@ -27,7 +27,17 @@ from utils import load_image
 from video_io import is_image_sequence, is_video_source, sequence_files
 
 # Settings that do not change the picture, so that a run can be resumed or extended with other values.
-NOT_IN_RUN_IDENTITY = ("iterations", "save_every", "print_every", "output_dir", "fresh")
+NOT_IN_RUN_IDENTITY = (
+    "iterations",
+    "save_every",
+    "print_every",
+    "output_dir",
+    "fresh",
+    "content_images",  # a batch's; each of its runs has its own content_image
+    "each_style",
+    "cluster",  # where a run is painted does not change it
+    "cpus_per_task",
+)
 # In the identity by their content.
 INPUT_FILES = (
     "content_image",
@@ -39,6 +49,7 @@ INPUT_FILES = (
     "content_mask",
 )
 VIDEO_SETTINGS = ("first_frame", "frame_count", "frame_every", "frame_iterations", "temporal_weight")
+CHUNK_SETTINGS = ("chunk_frames", "chunk_overlap")  # in the identity of a video painted in chunks only
 NAME_STEMS_MAX = 80  # characters of the folder name taken by the images' names; with the digest and the
 # longest file name in it (<name>-<size>px-tile000.png and the like) well within the 255 of file systems
 
@@ -56,6 +67,8 @@ def run_identity(settings, weights_digest):
         left_out = tuple(name for name in left_out if name != "iterations") + ("frame_count",)
     else:
         left_out += VIDEO_SETTINGS
+    if not (is_video_source(settings.content_image) and settings.chunk_frames):
+        left_out += CHUNK_SETTINGS
     identity = {k: v for k, v in vars(settings).items() if k not in left_out}
     identity["inputs_sha256"] = {
         "content": content_digest(settings.content_image),
@@ -102,8 +115,7 @@ class RunFolder:
         be written or another process is using it, before any expensive work."""
         try:
             os.makedirs(output_dir, exist_ok=True)
-            pattern = re.compile(re.escape(name) + r"(?:-(\d+))?")
-            numbers = sorted(int(m.group(1) or 1) for m in map(pattern.fullmatch, os.listdir(output_dir)) if m)
+            numbers = folder_numbers(output_dir, name)
             resuming = bool(numbers) and not fresh
             if resuming:
                 path = folder_path(output_dir, name, numbers[-1])
@@ -163,7 +175,9 @@ class RunFolder:
         self.write("settings.json", json.dumps(record, indent=1).encode())
 
     def write(self, name, data):
+        """Write the file `name` (a path inside the folder) atomically."""
         try:
+            os.makedirs(os.path.dirname(self.file(name)), exist_ok=True)
             write_atomic(self.file(name), data)
         except OSError as error:
             raise write_failed(error) from None
@@ -181,10 +195,6 @@ class RunFolder:
         return load_image(path) if os.path.exists(path) else None
 
     def save_frame(self, frame, png):
-        try:
-            os.makedirs(self.file("frames"), exist_ok=True)
-        except OSError as error:
-            raise write_failed(error) from None
         self.write(self.frame_name(frame), png)
 
     def remove_frame_states(self, frame):
@@ -210,6 +220,25 @@ class RunFolder:
             self._checkpoint(job.whole_pass, "canvas.npz"),
             {"canvas": canvas, "tiles_done": tiles_done, "iterations": iterations},
         )
+
+
+def folder_numbers(output_dir, name):
+    """The numbers (1 for the name alone, then 2, 3, ...) of the folders of a run in output_dir, in order."""
+    pattern = re.compile(re.escape(name) + r"(?:-(\d+))?")
+    return sorted(int(m.group(1) or 1) for m in map(pattern.fullmatch, os.listdir(output_dir)) if m)
+
+
+def finished_run(output_dir, name):
+    """The path of the run's latest folder if its record says it finished, else None (no folder, or a
+    run stopped, diverged or under way): what a batch takes as done and does not paint again."""
+    if not os.path.isdir(output_dir) or not (numbers := folder_numbers(output_dir, name)):
+        return None
+    path = folder_path(output_dir, name, numbers[-1])
+    try:
+        with open(os.path.join(path, "settings.json")) as f:
+            return path if json.load(f).get("status") == "finished" else None
+    except (OSError, ValueError):
+        return None
 
 
 def folder_path(output_dir, name, number):

@@ -4,13 +4,12 @@ Edit the settings below, or override any of them with a flag: `python style_tran
 """
 
 import argparse
+import functools
 import math
 import os
 import re
-import resource
 import signal
 import sys
-import time
 
 
 def exit_interrupted(*_):
@@ -23,8 +22,9 @@ if __name__ == "__main__":
     signal.signal(signal.SIGINT, exit_interrupted)
 
 # --- Settings: the comment after each is its description in --help ---------------------------------
-CONTENT_IMAGE = "images/cincinnati_bridge.jpg"  # the photo, or a video (clip.mp4, or frames as frames/%04d.png)
+CONTENT_IMAGE = "images/cincinnati_bridge.jpg"  # photos (a run each; folders, globs) or a video (clip.mp4, %04d.png)
 STYLE_IMAGES = ["images/starry_night.jpg"]  # one or more paintings
+EACH_STYLE = False  # a run for each painting (every photo x painting pair its own run) instead of one in their blend
 STYLE_BLEND = []  # weight of each painting, normalized to sum to 1; empty: equal weights
 SIZE_PX = 512  # longer side of the result in pixels; the photo's aspect ratio is kept
 SCALES = [2]  # coarse-to-fine passes: a count (each pass half the size of the next) or their sizes
@@ -57,20 +57,24 @@ FRAME_COUNT = 0  # how many of a video's frames to paint; 0: all of them
 FRAME_EVERY = 1  # paint every n-th frame of a video (its frame rate is divided by n)
 FRAME_ITERATIONS = 30  # iterations of each video frame after the first, in one pass at full size
 TEMPORAL_WEIGHT = 1e4  # weight of the temporal loss that keeps each video frame close to the previous one
+CHUNK_FRAMES = 0  # a video's frames per chunk; chunks are painted independently (at once on a cluster); 0: one chunk
+CHUNK_OVERLAP = 4  # frames two neighbouring chunks both paint, cross-faded from the one to the other
+CLUSTER = None  # a Ray cluster's HOST:PORT, or auto, to paint on; the flag alone: $RAY_ADDRESS or auto; None: here
+CPUS_PER_TASK = 1  # CPU cores each task on a cluster takes (and its TensorFlow threads)
 # ----------------------------------------------------------------------------------------------------
 
-from errors import Diverged, ProgramExit, UserError, program_exit  # noqa: E402 (the settings come first)
-from guides import GUIDE_MODES, load_mask  # noqa: E402
-from jobs import Masks, build_network, stylize  # noqa: E402
+from batch import expand, paint_here, run_batch  # noqa: E402 (the settings come first)
+from errors import ProgramExit, UserError, program_exit  # noqa: E402
+from guides import GUIDE_MODES  # noqa: E402
+from jobs import build_network  # noqa: E402
 from optimizers import OPTIMIZERS  # noqa: E402
-from records import RunRecorder, StopRequest  # noqa: E402
-from run_folder import INPUT_FILES, RunFolder, run_identity  # noqa: E402
+from records import StopRequest  # noqa: E402
+from runs import paint, prepare  # noqa: E402
 from tf_setup import PRECISIONS, resolve_precision  # noqa: E402
-from tiling import MIN_TILE_PX, check_memory, tile_size  # noqa: E402
-from utils import START_IMAGES, fit_long_side, load_image, resize  # noqa: E402
+from tiling import MIN_TILE_PX  # noqa: E402
+from utils import START_IMAGES  # noqa: E402
 from vgg_model import LAYERS  # noqa: E402
-from video import stylize_video  # noqa: E402
-from video_io import count_frames, is_video_source, open_video  # noqa: E402
+from video_io import is_video_source  # noqa: E402
 from weights import load_weights  # noqa: E402
 
 
@@ -110,8 +114,9 @@ def layer_weight(text):
 
 # Each setting's flag and how it is read; its default and description are the settings block's.
 FLAGS = {
-    "CONTENT_IMAGE": ("--content", {}),
+    "CONTENT_IMAGE": ("--content", {"nargs": "+"}),
     "STYLE_IMAGES": ("--style", {"nargs": "+"}),
+    "EACH_STYLE": ("--each-style", {"action": "store_true"}),
     "STYLE_BLEND": ("--style-blend", {"nargs": "+", "type": non_negative_float}),
     "SIZE_PX": ("--size", {"type": positive_int}),
     "SCALES": ("--scales", {"nargs": "+", "type": positive_int}),
@@ -144,6 +149,10 @@ FLAGS = {
     "FRAME_EVERY": ("--every", {"type": positive_int}),
     "FRAME_ITERATIONS": ("--frame-iterations", {"type": positive_int}),
     "TEMPORAL_WEIGHT": ("--temporal-weight", {"type": non_negative_float}),
+    "CHUNK_FRAMES": ("--chunk-frames", {"type": number(int, 0)}),
+    "CHUNK_OVERLAP": ("--chunk-overlap", {"type": number(int, 0)}),
+    "CLUSTER": ("--cluster", {"nargs": "?", "const": "", "metavar": "ADDRESS"}),
+    "CPUS_PER_TASK": ("--cpus-per-task", {"type": positive_int}),
 }
 
 
@@ -190,6 +199,9 @@ def parse_args(argv=None):
 
 def check(settings):
     """Settings that are valid one by one but not together; also fills in the derived lists."""
+    contents = settings.content_image
+    settings.content_images = [contents] if isinstance(contents, str) else contents  # batch.expand reads them
+    settings.content_image = settings.content_images[0]
     settings.content_layers, settings.style_layers = dict(settings.content_layers), dict(settings.style_layers)
     for name in [*settings.content_layers, *settings.style_layers]:
         if name not in LAYERS:
@@ -221,6 +233,8 @@ def check(settings):
         raise UserError(f"--init {settings.init!r} is neither one of {', '.join(START_IMAGES)} nor an image file")
     if is_video_source(settings.content_image) and (masks_given or settings.content_mask):
         raise UserError("--style-masks, --style-region-masks and --content-mask work on photos, not on videos")
+    if settings.chunk_frames and settings.chunk_overlap >= settings.chunk_frames:
+        raise UserError(f"--chunk-overlap must be below --chunk-frames ({settings.chunk_frames})")
 
 
 def main(argv=None):
@@ -234,85 +248,35 @@ def main(argv=None):
 
 
 def run(settings):
-    """Check every input, open the run folder, paint pass by pass (a video frame by frame), write the result."""
-    video = is_video_source(settings.content_image)
-    if video:
-        frames = (settings.content_image, settings.first_frame, settings.frame_count or None, settings.frame_every)
-        frame_count = count_frames(*frames)  # each one decoded: all are readable and of one size before any work
-        with open_video(*frames) as clip:
-            content = next(clip)
-    else:
-        content = load_image(settings.content_image)
-    styles = [load_image(path) for path in settings.style_images]
-    if settings.init not in START_IMAGES:
-        load_image(settings.init)  # refused now if it cannot be read, not when the first pass starts
-    masks = load_masks(settings, content, styles)
-    tile = settings.tile_px or tile_size(*fit_long_side(content.shape, settings.size_px))
-    if video and max(fit_long_side(content.shape, settings.size_px)) > tile:
-        raise UserError(f"video frames are painted whole, and tiles of {tile} px are needed here; use --size {tile}")
-    check_memory(content.shape, [style.shape for style in styles], settings.size_px, settings.style_scale, tile)
+    """Check every input of every run, then paint: one run, a batch run after run, or on a cluster."""
+    plans = [prepare(run_settings) for run_settings in expand(settings)]
     weights = load_weights(settings.weights_file)
-    settings.precision = resolve_precision(settings.precision)  # the run's identity and record name what ran
-    name, identity = run_identity(settings, weights.digest())
-
-    with RunFolder.open(settings.output_dir, name, settings.fresh) as folder, StopRequest() as stop:
-        print(f"run folder: {folder.path}")
-        tile = plan_resumed_run(settings, folder.read_record(), tile)
-        inputs = {name: getattr(settings, name) for name in INPUT_FILES}
-        recorder = RunRecorder(folder, settings, dict(inputs, **identity), stop)
-        record = {"weights_source": weights.source, "weights_sha256": weights.sha256, "tile_px": tile}
-        recorder.write_record(**record, iterations=settings.iterations, status="running")
-        network = build_network(settings, weights)
-        started = time.perf_counter()
-        try:
-            if video:
-                with open_video(*frames) as clip:
-                    stylize_video(settings, clip, frame_count, styles, network, recorder)
-                first = resize(content, *fit_long_side(content.shape, settings.size_px))
-                path = recorder.finish_video(frame_count, clip.fps, first, styles)
-            else:
-                picture = stylize(settings, content, styles, network, tile, recorder, masks)
-                path = recorder.finish(picture, resize(content, *picture.shape[:2]), styles)
-        except Diverged as error:
-            raise Diverged(error.step, recorder.diverged(error)) from None
-        elapsed_s = time.perf_counter() - started
-        peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-        recorder.write_record(status="finished", elapsed_s=round(elapsed_s, 1), peak_memory_gib=round(peak_gib, 2))
-    print(f"result: {path}  ({elapsed_s:.0f} s, peak memory {peak_gib:.1f} GiB)")
+    precision = resolve_precision(settings.precision)  # the runs' identities and records name what ran
+    for plan in plans:
+        plan.settings.precision = precision
+        plan.identify(weights.digest())
+    with StopRequest() as stop:
+        if settings.cluster is not None:
+            paint_on_cluster(settings, plans, weights, stop)
+        elif len(plans) == 1:
+            paint(plans[0], weights, build_network(plans[0].settings, weights), settings.output_dir, stop)
+        else:
+            painter = paint_here(weights, build_network(plans[0].settings, weights), settings.output_dir, stop)
+            run_batch(plans, painter, settings.output_dir, settings.fresh)
 
 
-def load_masks(settings, content, styles):
-    """The masks the settings name, read and checked now (MaskError otherwise), at full size."""
-
-    def read(path, image):
-        mask, file_shape = load_mask(path, *image.shape[:2])
-        if file_shape != image.shape[:2]:
-            print(f"note: mask {path} resized from {file_shape[1]}x{file_shape[0]} px to the image's size")
-        return mask
-
-    return Masks(
-        styles=tuple(read(path, content) for path in settings.style_masks) or None,
-        paintings=tuple(read(path, style) for path, style in zip(settings.style_region_masks, styles)) or None,
-        content=read(settings.content_mask, content) if settings.content_mask else None,
-        mode=settings.mask_mode,
-    )
-
-
-def plan_resumed_run(settings, record, tile):
-    """A resumed run keeps the tiles it was cut into and its earlier passes' iterations: a larger
-    --iterations extends its last pass. Returns the tile size."""
-    if not record or "iterations" not in record:
-        return tile
-    asked = settings.iterations
-    settings.iterations = [*record["iterations"][:-1], asked[-1]]
-    if settings.iterations != asked:
-        print(
-            f"resuming: the passes before the last keep their {' '.join(map(str, record['iterations'][:-1]))} "
-            f"iterations; the last pass runs to {asked[-1]}"
-        )
-    if record["tile_px"] != tile:
-        print(f"resuming with the run's own tiles of {record['tile_px']} px")
-    return record["tile_px"]
+def paint_on_cluster(settings, plans, weights, stop):
+    """The runs painted on the Ray cluster --cluster names; Ray is imported only here."""
+    try:
+        from cluster import Cluster, address_of
+    except ImportError as error:
+        raise UserError(f"--cluster needs Ray ({error}): pip install -r requirements-cluster.txt") from None
+    painter = Cluster(address_of(settings.cluster), weights, settings.cpus_per_task, stop)
+    try:
+        paint_runs = functools.partial(painter.paint_runs, weights=weights, output_dir=settings.output_dir)
+        run_batch(plans, paint_runs, settings.output_dir, settings.fresh)
+    finally:
+        painter.close()
 
 
 if __name__ == "__main__":

@@ -23,26 +23,17 @@ cv2.utils.logging.setLogLevel(
 )  # its own warnings about odd files would only repeat our one-line errors
 
 
-def load_image(path):
-    """The image at path as float32 RGB, shape (height, width, 3), values 0..255.
+def load_image(path, data=None):
+    """The image at path as float32 RGB, shape (height, width, 3), values 0..255; from `data`, the
+    file's bytes read elsewhere (a cluster's worker gets them from the driver), if given.
 
     Accepts 8- and 16-bit and float files, grayscale, alpha (composited over white) and CMYK JPEGs;
     honours the EXIF orientation of photos. Raises ImageError, with a one-line reason, for anything else.
     """
-    if not os.path.exists(path):
-        raise ImageError(f"image {path} does not exist")
-    if not os.path.isfile(path):
-        raise ImageError(f"image {path} is not a file")
-    size = os.path.getsize(path)
-    if size == 0:  # also keeps us from blocking on special files that report no size, such as /proc/kmsg
-        raise ImageError(f"image {path} is empty")
-    if size > MAX_FILE_BYTES:
+    if data is None:
+        data = read_image_file(path)
+    elif len(data) > MAX_FILE_BYTES:
         raise ImageError(f"image {path} is over {MAX_FILE_BYTES >> 20} MB, too big to load")
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as error:
-        raise ImageError(f"image {path} cannot be read ({error.strerror})") from None
     if data.startswith(b"\x89PNG\r\n\x1a\n") and not _png_chunks_fit(data):
         raise ImageError(f"image {path} is truncated or corrupt: a PNG chunk claims more bytes than the file has")
     # Counts FF DA, which starts each scan; entropy-coded data never holds it, metadata very rarely.
@@ -61,6 +52,24 @@ def load_image(path):
     if pixels is None:
         raise ImageError(f"image {path} is truncated, corrupt or not in a format OpenCV reads")
     return _rgb_over_white(pixels)
+
+
+def read_image_file(path):
+    """The bytes of the image file at path; ImageError if it is missing, not a file, empty or too big."""
+    if not os.path.exists(path):
+        raise ImageError(f"image {path} does not exist")
+    if not os.path.isfile(path):
+        raise ImageError(f"image {path} is not a file")
+    size = os.path.getsize(path)
+    if size == 0:  # also keeps us from blocking on special files that report no size, such as /proc/kmsg
+        raise ImageError(f"image {path} is empty")
+    if size > MAX_FILE_BYTES:
+        raise ImageError(f"image {path} is over {MAX_FILE_BYTES >> 20} MB, too big to load")
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as error:
+        raise ImageError(f"image {path} cannot be read ({error.strerror})") from None
 
 
 def _png_chunks_fit(data):

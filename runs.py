@@ -1,0 +1,187 @@
+"""One run (one photo or video in one painting or blend of paintings): its inputs read and checked
+before any work, the folder it maps to (a Run), and the run painted into that folder.
+
+A batch (batch.py) is many Runs; on a cluster (cluster.py) a worker paints a Run into a folder of its
+own and the driver writes the files, so a Run carries what a worker needs and cannot read itself:
+the bytes of every input image file, when `ship_files` asks for them.
+"""
+
+import dataclasses
+import itertools
+import os
+import time
+
+from errors import Diverged, UserError
+from guides import load_mask
+from jobs import Masks, stylize
+from records import RunRecorder, memory_peak_gib
+from run_folder import INPUT_FILES, RunFolder, run_identity
+from tiling import check_memory, tile_size
+from utils import START_IMAGES, fit_long_side, load_image, read_image_file, resize
+from video import stylize_video
+from video_chunks import paint_here, paint_in_chunks
+from video_io import count_frames, is_video_source, open_video
+
+
+@dataclasses.dataclass
+class Run:
+    """A run whose inputs were read and checked: its settings (content_image one photo or video),
+    its folder's name and identity, the tile size it was planned with, and for a video its frames."""
+
+    settings: object
+    tile: int
+    frame_count: int = 0  # a video's frames; 0 for a photo
+    name: str = None  # the run folder's name and the identity it stands for, by identify()
+    identity: dict = None
+    files: dict = dataclasses.field(default_factory=dict)  # {path: bytes} of the image files, if shipped
+
+    def identify(self, weights_digest):
+        """Name the run's folder, once the weights (and the precision in the settings) are known."""
+        self.name, self.identity = run_identity(self.settings, weights_digest)
+
+    @property
+    def video(self):
+        return bool(self.frame_count)
+
+    @property
+    def frames(self):
+        return frame_selection(self.settings)
+
+    def image(self, path):
+        """An input image, from the bytes shipped with the run or else from its file."""
+        return load_image(path, self.files.get(path))
+
+    def image_paths(self):
+        s = self.settings
+        paths = [*s.style_images, *s.style_masks, *s.style_region_masks, s.content_mask]
+        if s.init not in START_IMAGES:
+            paths.append(s.init)
+        if not self.video:
+            paths.append(s.content_image)
+        return [path for path in paths if path]
+
+    def ship_files(self):
+        """The Run with the bytes of its image files, for a machine that may not have them."""
+        return dataclasses.replace(self, files={path: read_image_file(path) for path in self.image_paths()})
+
+
+def prepare(settings):
+    """Read and check every input of one run (UserError, one line, if one cannot be used). Nothing
+    is kept in memory: a batch of many photos is checked photo by photo."""
+    video = is_video_source(settings.content_image)
+    frame_count = 0
+    if video:
+        selection = frame_selection(settings)
+        frame_count = count_frames(*selection)  # each one decoded: all are readable and of one size before any work
+        with open_video(*selection) as clip:
+            content = next(clip)
+    else:
+        content = load_image(settings.content_image)
+    styles = [load_image(path) for path in settings.style_images]
+    if settings.init not in START_IMAGES:
+        load_image(settings.init)  # refused now if it cannot be read, not when the first pass starts
+    load_masks(settings, content, styles, load_image)
+    tile = settings.tile_px or tile_size(*fit_long_side(content.shape, settings.size_px))
+    if video and max(fit_long_side(content.shape, settings.size_px)) > tile:
+        raise UserError(f"video frames are painted whole, and tiles of {tile} px are needed here; use --size {tile}")
+    check_memory(content.shape, [style.shape for style in styles], settings.size_px, settings.style_scale, tile)
+    return Run(settings, tile, frame_count)
+
+
+def frame_selection(settings):
+    """A video's frames that the settings ask for, as video_io.open_video takes them."""
+    return settings.content_image, settings.first_frame, settings.frame_count or None, settings.frame_every
+
+
+def load_masks(settings, content, styles, load=load_image):
+    """The masks the settings name, read and checked now (MaskError otherwise), at full size."""
+
+    def read(path, image):
+        mask, file_shape = load_mask(path, *image.shape[:2], load)
+        if file_shape != image.shape[:2]:
+            print(f"note: mask {path} resized from {file_shape[1]}x{file_shape[0]} px to the image's size")
+        return mask
+
+    return Masks(
+        styles=tuple(read(path, content) for path in settings.style_masks) or None,
+        paintings=tuple(read(path, style) for path, style in zip(settings.style_region_masks, styles)) or None,
+        content=read(settings.content_mask, content) if settings.content_mask else None,
+        mode=settings.mask_mode,
+    )
+
+
+def paint(run, weights, network, output_dir, stop, paint_chunks=None):
+    """Paint the run into its folder in output_dir (resuming what an earlier process left there), as
+    `run.settings` say; `stop` is the StopRequest the run ends early on. A video is painted in chunks
+    (video_chunks.py) if settings.chunk_frames asks for them or paint_chunks, a cluster's painter of
+    chunks, is given. Returns the result's path."""
+    settings = run.settings
+    with RunFolder.open(output_dir, run.name, settings.fresh) as folder:
+        print(f"run folder: {folder.path}")
+        tile = plan_resumed_run(settings, folder.read_record(), run.tile)
+        inputs = {name: getattr(settings, name) for name in INPUT_FILES}
+        recorder = RunRecorder(folder, settings, dict(inputs, **run.identity), stop)
+        record = {"weights_source": weights.source, "weights_sha256": weights.sha256, "tile_px": tile}
+        recorder.write_record(**record, iterations=settings.iterations, status="running")
+        started = time.perf_counter()
+        styles = [run.image(path) for path in settings.style_images]
+        try:
+            if run.video:
+                path = paint_video(run, styles, network, recorder, paint_chunks, stop)
+            else:
+                content = run.image(settings.content_image)
+                masks = load_masks(settings, content, styles, run.image)
+                picture = stylize(settings, content, styles, network, tile, recorder, masks)
+                path = recorder.finish(picture, resize(content, *picture.shape[:2]), styles)
+        except Diverged as error:
+            raise Diverged(error.step, recorder.diverged(error)) from None
+        elapsed_s = time.perf_counter() - started
+        recorder.write_record(status="finished", elapsed_s=round(elapsed_s, 1), peak_memory_gib=memory_peak_gib())
+    print(f"result: {path}  ({elapsed_s:.0f} s, peak memory {memory_peak_gib():.1f} GiB)")
+    return path
+
+
+def paint_video(run, styles, network, recorder, paint_chunks, stop):
+    """A clip painted frame by frame in one chain, or in chunks (video_chunks.py) when the settings
+    ask for chunks or a cluster's paint_chunks is given; returns the video's path."""
+    settings = run.settings
+    with open_video(*run.frames) as clip:
+        first, fps = next(clip), clip.fps
+        if paint_chunks and not settings.chunk_frames:
+            print("note: the clip is one task; --chunk-frames N paints chunks of N frames at the same time")
+        if settings.chunk_frames or paint_chunks:
+            paint_in_chunks(run, styles, recorder, paint_chunks or paint_here(network, stop))
+        else:
+            stylize_video(settings, itertools.chain([first], clip), run.frame_count, styles, network, recorder)
+    first = resize(first, *fit_long_side(first.shape, settings.size_px))
+    return recorder.finish_video(run.frame_count, fps, first, styles)
+
+
+def plan_resumed_run(settings, record, tile):
+    """A resumed run keeps the tiles it was cut into and its earlier passes' iterations: a larger
+    --iterations extends its last pass. Returns the tile size."""
+    if not record or "iterations" not in record:
+        return tile
+    asked = settings.iterations
+    settings.iterations = [*record["iterations"][:-1], asked[-1]]
+    if settings.iterations != asked:
+        print(
+            f"resuming: the passes before the last keep their {' '.join(map(str, record['iterations'][:-1]))} "
+            f"iterations; the last pass runs to {asked[-1]}"
+        )
+    if record["tile_px"] != tile:
+        print(f"resuming with the run's own tiles of {record['tile_px']} px")
+    return record["tile_px"]
+
+
+def output_files(folder_path):
+    """{path inside the folder: bytes} of every file a finished run left in its folder but its lock."""
+    files = {}
+    for root, _, names in os.walk(folder_path):
+        for name in names:
+            path = os.path.join(root, name)
+            relative = os.path.relpath(path, folder_path)
+            if relative != ".lock":
+                with open(path, "rb") as f:
+                    files[relative] = f.read()
+    return files
