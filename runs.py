@@ -93,13 +93,14 @@ def frame_selection(settings):
     return settings.content_image, settings.first_frame, settings.frame_count or None, settings.frame_every
 
 
-def load_masks(settings, content, styles, load=load_image):
-    """The masks the settings name, read and checked now (MaskError otherwise), at full size."""
+def load_masks(settings, content, styles, load=load_image, note=print):
+    """The masks the settings name, read and checked now (MaskError otherwise), at full size; `note`
+    tells of a mask resized to its image (prepare tells it, the painting reads the masks again)."""
 
     def read(path, image):
         mask, file_shape = load_mask(path, *image.shape[:2], load)
         if file_shape != image.shape[:2]:
-            print(f"note: mask {path} resized from {file_shape[1]}x{file_shape[0]} px to the image's size")
+            note(f"note: mask {path} resized from {file_shape[1]}x{file_shape[0]} px to the image's size")
         return mask
 
     return Masks(
@@ -130,7 +131,7 @@ def paint(run, weights, network, output_dir, stop, paint_chunks=None):
                 path = paint_video(run, styles, network, recorder, paint_chunks, stop)
             else:
                 content = run.image(settings.content_image)
-                masks = load_masks(settings, content, styles, run.image)
+                masks = load_masks(settings, content, styles, run.image, note=lambda _: None)
                 picture = stylize(settings, content, styles, network, tile, recorder, masks)
                 path = recorder.finish(picture, resize(content, *picture.shape[:2]), styles)
         except Diverged as error:

@@ -3,13 +3,15 @@ their own painting's style, a content mask that keeps the photo outside it."""
 
 import argparse
 
+import cv2
 import numpy as np
 import pytest
-from conftest import CONTENT_LAYERS, STYLE_LAYERS, loss_values, random_image
+from conftest import CONTENT_LAYERS, STYLE_LAYERS, loss_values, random_image, run_cli
 
 import jobs
 import style_transfer
 from guides import guided_gram_matrix, layer_guides
+from utils import load_image
 
 SIZE = 64
 
@@ -113,3 +115,16 @@ def test_a_painting_region_mask_takes_the_style_from_that_region_only(network):
         to_blue = np.linalg.norm(gram - region_gram(network, painting, right, layer))
         to_red = np.linalg.norm(gram - region_gram(network, painting, 1 - right, layer))
         assert to_blue < 0.6 * to_red, (layer, to_blue, to_red)  # without the region mask: about 1
+
+
+def test_a_mask_of_another_size_is_resized_and_said_once(tmp_path):
+    photo = load_image("images/cincinnati_bridge.jpg")
+    half = (photo.shape[1] // 2, photo.shape[0] // 2)
+    mask = np.zeros((half[1], half[0], 3), np.uint8)
+    mask[:, : half[0] // 2] = 255
+    cv2.imwrite(str(tmp_path / "left.png"), mask)
+    done = run_cli(
+        "--content-mask", tmp_path / "left.png", "--size", "32", "--iterations", "1", "--output-dir", tmp_path / "out"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count(f"note: mask {tmp_path / 'left.png'} resized from {half[0]}x{half[1]} px") == 1
