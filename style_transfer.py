@@ -252,9 +252,10 @@ def run(settings):
     plans = [prepare(run_settings) for run_settings in expand(settings)]
     weights = load_weights(settings.weights_file)
     precision = resolve_precision(settings.precision)  # the runs' identities and records name what ran
+    weights_digest = weights.digest()  # 80 MB hashed: once for the whole batch
     for plan in plans:
         plan.settings.precision = precision
-        plan.identify(weights.digest())
+        plan.identify(weights_digest)
     with StopRequest() as stop:
         if settings.cluster is not None:
             paint_on_cluster(settings, plans, weights, stop)
