@@ -165,11 +165,7 @@ class RunFolder:
     # --- the record -----------------------------------------------------------------------------------
     def read_record(self):
         """settings.json as the last run in this folder wrote it, or None."""
-        try:
-            with open(self.file("settings.json")) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return None
+        return read_record(self.path)
 
     def write_record(self, record):
         self.write("settings.json", json.dumps(record, indent=1).encode())
@@ -234,9 +230,15 @@ def finished_run(output_dir, name):
     if not os.path.isdir(output_dir) or not (numbers := folder_numbers(output_dir, name)):
         return None
     path = folder_path(output_dir, name, numbers[-1])
+    record = read_record(path)
+    return path if record and record.get("status") == "finished" else None
+
+
+def read_record(path):
+    """settings.json of the run folder at path, or None where there is none or it cannot be read."""
     try:
         with open(os.path.join(path, "settings.json")) as f:
-            return path if json.load(f).get("status") == "finished" else None
+            return json.load(f)
     except (OSError, ValueError):
         return None
 
