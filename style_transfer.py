@@ -63,19 +63,19 @@ CLUSTER = None  # a Ray cluster's HOST:PORT, or auto, to paint on; the flag alon
 CPUS_PER_TASK = 1  # CPU cores each task on a cluster takes (and its TensorFlow threads)
 # ----------------------------------------------------------------------------------------------------
 
-from batch import expand, paint_here, run_batch  # noqa: E402 (the settings come first)
-from errors import ProgramExit, UserError, program_exit  # noqa: E402
-from guides import GUIDE_MODES  # noqa: E402
-from jobs import build_network  # noqa: E402
-from optimizers import OPTIMIZERS  # noqa: E402
-from records import StopRequest  # noqa: E402
-from runs import paint, prepare  # noqa: E402
-from tf_setup import PRECISIONS, resolve_precision  # noqa: E402
-from tiling import MIN_TILE_PX  # noqa: E402
+from neural_style.errors import ProgramExit, UserError, program_exit  # noqa: E402
+from neural_style.files.videos import is_video_source  # noqa: E402
+from neural_style.files.weights import load_weights  # noqa: E402
+from neural_style.model.guides import GUIDE_MODES  # noqa: E402
+from neural_style.model.memory import MIN_TILE_PX  # noqa: E402
+from neural_style.model.optimizers import OPTIMIZERS  # noqa: E402
+from neural_style.model.tf_setup import PRECISIONS, resolve_precision  # noqa: E402
+from neural_style.runs.batch import expand, paint_here, run_batch  # noqa: E402 (the settings come first)
+from neural_style.runs.painting import paint, prepare  # noqa: E402
+from neural_style.runs.recorder import StopRequest  # noqa: E402
+from neural_style.work.passes import build_network  # noqa: E402
 from utils import START_IMAGES  # noqa: E402
 from vgg_model import LAYERS  # noqa: E402
-from video_io import is_video_source  # noqa: E402
-from weights import load_weights  # noqa: E402
 
 
 def number(kind, low=None, high=None, low_allowed=True):
@@ -269,7 +269,7 @@ def run(settings):
 def paint_on_cluster(settings, plans, weights, stop):
     """The runs painted on the Ray cluster --cluster names; Ray is imported only here."""
     try:
-        from cluster import Cluster, address_of
+        from neural_style.runs.cluster import Cluster, address_of
     except ImportError as error:
         raise UserError(f"--cluster needs Ray ({error}): pip install -r requirements-cluster.txt") from None
     painter = Cluster(address_of(settings.cluster), weights, settings.cpus_per_task, stop)

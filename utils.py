@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from errors import ImageError
+from neural_style.errors import ImageError
 
 # Refuse decompression bombs (a tiny header claiming a gigantic image) before OpenCV allocates them.
 # The limit also bounds what any file can cost, since a JPEG, GIF or BMP of a few hundred bytes can

@@ -1,7 +1,7 @@
 """VGG19, the network of the style transfer: its layers (names, shapes, strides) and the frozen
 network built from its weights (weights.py finds and reads those)."""
 
-from tf_setup import cpu_flags, onednn_enabled, tf
+from neural_style.model.tf_setup import cpu_flags, onednn_enabled, tf
 
 # Layer names of VGG19's convolutional part, in order (blocks of 2, 2, 4, 4, 4 convolutions).
 BLOCK_WIDTHS = (64, 128, 256, 512, 512)

@@ -9,8 +9,8 @@ runs, start-up time, and time to quality. Prints markdown and writes it to bench
 Sizes are the long side of the result; the bundled photo's aspect ratio is kept, as style_transfer.py
 does (512 px is 512x375). Every measurement runs in a worker process of its own (this script, started
 with --worker), so that each starts with a fresh TensorFlow and its peak memory is its own. What runs
-is the program's own API, as a user's run drives it: whole runs through jobs.stylize with observers
-of this script's own, and single steps through the builders jobs.stylize uses. See
+is the program's own API, as a user's run drives it: whole runs through passes.stylize with observers
+of this script's own, and single steps through the builders passes.stylize uses. See
 benchmarks/README.md for what each number means.
 """
 
@@ -34,13 +34,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 # The program's own modules; TensorFlow itself is imported on first use, only in the workers.
-import jobs  # noqa: E402
-import style_transfer  # noqa: E402
-from losses import style_targets  # noqa: E402
-from tf_setup import cpu_flags, onednn_enabled, resolve_precision, tf  # noqa: E402
-from tiling import peak_memory_bytes, tile_size  # noqa: E402
-from utils import fit_long_side, load_image, start_image  # noqa: E402
-from weights import load_weights  # noqa: E402
+import style_transfer
+from neural_style.files.weights import load_weights
+from neural_style.model.losses import style_targets
+from neural_style.model.memory import peak_memory_bytes, tile_size
+from neural_style.model.tf_setup import cpu_flags, onednn_enabled, resolve_precision, tf
+from neural_style.work import passes
+from utils import fit_long_side, load_image, start_image
 
 CONTENT_IMAGE = os.path.join(REPO, "images", "cincinnati_bridge.jpg")
 STYLE_IMAGE = os.path.join(REPO, "images", "starry_night.jpg")
@@ -75,16 +75,16 @@ def load_inputs(settings):
 
 
 def pass_images(settings):
-    """(content, styles, start image) of a one-pass run's only pass, as jobs.stylize makes them."""
-    content, styles, _ = jobs.prepare_images(settings, *load_inputs(settings), settings.size_px)
+    """(content, styles, start image) of a one-pass run's only pass, as passes.stylize makes them."""
+    content, styles, _ = passes.prepare_images(settings, *load_inputs(settings), settings.size_px)
     return content, styles, start_image(settings.init, content, styles[0], settings.noise_ratio, settings.seed)
 
 
 def build_job(settings, weights, content, styles, start):
-    """The optimizer of a one-pass run's only job, built by the builders jobs.stylize uses."""
-    network = jobs.build_network(settings, weights)
+    """The optimizer of a one-pass run's only job, built by the builders passes.stylize uses."""
+    network = passes.build_network(settings, weights)
     targets = style_targets(network, styles, settings.style_blend, settings.style_layers)
-    return jobs.build_optimizer(settings, network, content, targets, start)
+    return passes.build_optimizer(settings, network, content, targets, start)
 
 
 def timed_iterations(optimizer, count):
@@ -113,7 +113,7 @@ class TutorialBaseline:
     before the Gram matrices, as ours are summed."""
 
     def __init__(self, settings, weights, content, styles, start_image, precision="float32"):
-        from tf_setup import tf  # the same oneDNN setting as the program's step
+        from neural_style.model.tf_setup import tf  # the same oneDNN setting as the program's step
 
         self.tf = tf
         s = settings
@@ -335,18 +335,18 @@ class Clock:
 
 
 def stylize(settings, weights, observer):
-    """A user's run of `settings` less its run folder: jobs.stylize on the bundled images, with the
+    """A user's run of `settings` less its run folder: passes.stylize on the bundled images, with the
     tile size style_transfer.run picks and a network built here, reporting to `observer`."""
     content, styles = load_inputs(settings)
     tile_px = settings.tile_px or tile_size(*fit_long_side(content.shape, settings.size_px))
-    return jobs.stylize(settings, content, styles, jobs.build_network(settings, weights), tile_px, observer)
+    return passes.stylize(settings, content, styles, passes.build_network(settings, weights), tile_px, observer)
 
 
 class _BudgetSpent(Exception):
     """How a TimeToQuality observer ends its run when the time budget is spent."""
 
 
-class ReferenceObserver(jobs.Observer):
+class ReferenceObserver(passes.Observer):
     """Keeps the reference run's last loss, its wall time since the observer was made, and its job and
     optimizer (whose loss, float32 against float32 targets, is the judge of every setting)."""
 
@@ -362,7 +362,7 @@ class ReferenceObserver(jobs.Observer):
         )
 
 
-class TimeToQuality(jobs.Observer):
+class TimeToQuality(passes.Observer):
     """Watches a run's full-size pass: when its loss, judged by `judge` (the clock paused), first
     reached target_loss, and the judged loss when budget_s of wall time since the observer was made
     are spent, at which point it ends the run. Earlier passes run as they would."""
@@ -609,7 +609,7 @@ def video_worker(size_px, frame_count):
     from video_benchmark import CLIPS, VIDEOS, clip_settings, video_mode
 
     settings = clip_settings(os.path.join(VIDEOS, "box.mp4"), CLIPS["box.mp4"], frame_count, size_px)
-    network = jobs.build_network(settings, load_weights(log=lambda *_: None))
+    network = passes.build_network(settings, load_weights(log=lambda *_: None))
     frames = video_mode(settings, [load_image(path) for path in settings.style_images], network)
     height, width = frames.pictures[0].shape[:2]
     return {"height": height, "width": width, "seconds": frames.seconds, "frame_iterations": settings.frame_iterations}
@@ -754,7 +754,7 @@ def speed_section(speeds, rounds, iterations):
     precisions = list(next(iter(speeds.values()))["step_s"])
     lines = [
         f"Median of {rounds} x {iterations} iterations after one compiling iteration, one process per size, every "
-        "step below taking its turn in each round. Ours is the optimizer jobs.build_optimizer builds for a run "
+        "step below taking its turn in each round. Ours is the optimizer passes.build_optimizer builds for a run "
         "(Adam, one pass), its run(...) timed by the Progress.step_s it reports; the tutorial is TensorFlow's "
         "tutorial's Keras code, in bfloat16 with the global policy mixed_bfloat16; the convolutions alone are "
         "the step's 26 convolutions (forward and input gradient, to conv5_1) and nothing else, the floor of "
@@ -845,7 +845,7 @@ def startup_table(size_px, memory):
     names = {
         "imported": "Python and TensorFlow started, project imported",
         "weights_loaded": "VGG19 weights loaded from the cache",
-        "built": "images, network, style targets and optimizer built (jobs.build_optimizer)",
+        "built": "images, network, style targets and optimizer built (passes.build_optimizer)",
         "first_iteration": "first iteration done (tracing and compiling the step included)",
     }
     lines = [

@@ -4,9 +4,9 @@
     python benchmarks/cluster_benchmark.py --quick   # a smoke run: smaller, fewer
 
 1. Overhead per task. A real Ray cluster on this machine (tests/local_cluster.py: two nodes of one CPU,
-   so two tasks at a time) paints batches through the program's own path (batch.expand, runs.prepare,
+   so two tasks at a time) paints batches through the program's own path (batch.expand, painting.prepare,
    cluster.Cluster, batch.run_batch), as `style_transfer.py --cluster` does. Each task reports the
-   seconds its runs.paint took on the worker; the overhead per task is the time of the cluster's task
+   seconds its painting.paint took on the worker; the overhead per task is the time of the cluster's task
    slots not spent painting, (slots x wall time - sum of painting times) / tasks: handing the inputs
    out, Ray's scheduling, a worker's start (its TensorFlow import and VGG19 build), sending the run's
    files back and the driver writing them. Measured on a batch of tiny runs (where it is nearly all
@@ -34,19 +34,23 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [REPO, os.path.join(REPO, "tests"), os.path.dirname(os.path.abspath(__file__))]
 
-from local_cluster import LocalCluster  # noqa: E402
-from video_benchmark import VIDEOS, clip_settings, cpu_model, independent, judge, video_mode  # noqa: E402
+from local_cluster import LocalCluster
+from video_benchmark import VIDEOS, clip_settings, cpu_model, independent, judge, video_mode
 
-import batch  # noqa: E402
-import jobs  # noqa: E402
-import runs  # noqa: E402
-import style_transfer  # noqa: E402
-import utils  # noqa: E402
-import video_chunks  # noqa: E402
-from files import write_atomic  # noqa: E402
-from records import StopRequest  # noqa: E402
-from tf_setup import resolve_precision, tf  # noqa: E402
-from weights import load_weights  # noqa: E402
+import style_transfer
+import utils
+from neural_style.files.disk import write_atomic
+from neural_style.files.weights import load_weights
+from neural_style.model.tf_setup import resolve_precision, tf
+from neural_style.runs import (
+    batch,
+    painting,
+)
+from neural_style.runs.recorder import StopRequest
+from neural_style.work import (
+    clip_chunks,
+    passes,
+)
 
 RESULTS_PATH = os.path.join(REPO, "benchmarks", "CLUSTER_RESULTS.md")
 PHOTOS = ["images/cincinnati_bridge.jpg", "images/coffee.png", "images/astronaut.png"]
@@ -56,7 +60,7 @@ PAINTINGS = ["images/starry_night.jpg", "images/great_wave.png", "images/kandins
 def plans_for(flags, weights):
     """The runs `style_transfer.py FLAGS` makes, checked and named as its run() does."""
     settings = style_transfer.parse_args(flags)
-    plans = [runs.prepare(run_settings) for run_settings in batch.expand(settings)]
+    plans = [painting.prepare(run_settings) for run_settings in batch.expand(settings)]
     for plan in plans:
         plan.settings.precision = resolve_precision(plan.settings.precision)
         plan.identify(weights.digest())
@@ -79,7 +83,7 @@ def on_cluster(cluster, flags, weights, output_dir):
 
 
 def style_transfer_cluster():
-    import cluster  # Ray, only here: the rest of the benchmark is the program without it
+    from neural_style.runs import cluster  # Ray, only here: the rest of the benchmark is the program without it
 
     return cluster
 
@@ -87,7 +91,7 @@ def style_transfer_cluster():
 def here(flags, weights, output_dir):
     """Seconds of each run of the batch painted on this machine, one after another."""
     settings, plans = plans_for([*flags, "--output-dir", output_dir], weights)
-    network = jobs.build_network(plans[0].settings, weights)
+    network = passes.build_network(plans[0].settings, weights)
     with StopRequest() as stop:
         return [seconds for _, _, seconds in batch.paint_here(weights, network, output_dir, stop)(plans)]
 
@@ -119,12 +123,12 @@ def overhead(tasks, slots, connect_s, wall_s, task_seconds):
 
 def chunked(settings, styles, network, chunk, overlap):
     """(c): the clip in chunks, painted one after another here, blended as a run writes its frames."""
-    run = runs.Run(settings, tile=settings.size_px, frame_count=settings.frame_count)
-    chunks = video_chunks.cut(settings.frame_count, chunk, overlap)
+    run = painting.Run(settings, tile=settings.size_px, frame_count=settings.frame_count)
+    chunks = clip_chunks.cut(settings.frame_count, chunk, overlap)
     pictures = {}
-    for part, frames in video_chunks.chunk_frames(run, chunks):
-        pictures[part.index] = video_chunks.paint_chunk(settings, part, frames, styles, network).pictures
-    blended = [video_chunks.frame_picture(f, chunks, pictures) for f in range(1, settings.frame_count + 1)]
+    for part, frames in clip_chunks.chunk_frames(run, chunks):
+        pictures[part.index] = clip_chunks.paint_chunk(settings, part, frames, styles, network).pictures
+    blended = [clip_chunks.frame_picture(f, chunks, pictures) for f in range(1, settings.frame_count + 1)]
     return chunks, blended
 
 
@@ -169,7 +173,7 @@ def measure(args, work):
     frames, size, chunk, overlaps = (8, 64, 3, (2,)) if args.quick else (20, 128, 7, (2, 4))
     quick_flags = ["--iterations", "4", "--frame-iterations", "2"] if args.quick else []
     settings = clip_settings(os.path.join(VIDEOS, "box.mp4"), 120, frames, size, *quick_flags)
-    network = jobs.build_network(settings, weights)
+    network = passes.build_network(settings, weights)
     styles = [utils.load_image(path) for path in settings.style_images]
     flickers = {}  # each way of painting: {frame: flicker of the transition from the frame before}
     for name, paint in (("a", independent), ("b", video_mode)):

@@ -5,13 +5,13 @@ Writes benchmarks/VIDEO_RESULTS.md and, for the README, frames of both side by s
     python benchmarks/video_benchmark.py --quick    # a smoke run: 64 px, 4 frames, few iterations
 
 For each clip, the same frames are painted twice with the same settings and seed:
-  (a) independently: every frame by jobs.stylize, as a still image (all its passes);
-  (b) in video mode: video.stylize_video, as `style_transfer.py --content clip` paints them.
+  (a) independently: every frame by passes.stylize, as a still image (all its passes);
+  (b) in video mode: frames.stylize_video, as `style_transfer.py --content clip` paints them.
 Flicker is the temporal error of the result: the mean squared difference, on 0..1 pixels, between each
 painted frame and the previous painted frame warped by the optical flow between the two input frames,
-over the pixels the flow can be trusted on (video_flow.temporal_error), averaged over the frames after
+over the pixels the flow can be trusted on (flow.temporal_error), averaged over the frames after
 the first. Losses are the content and style losses of each painted frame, computed by the program's own
-loss (jobs.build_optimizer) against that frame and the style targets. Speed is seconds per frame in
+loss (passes.build_optimizer) against that frame and the style targets. Speed is seconds per frame in
 video mode at --speed-size: the first frame (which is made exactly as a still image with the default
 settings is) and the later ones, in one run.
 """
@@ -29,16 +29,17 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-import jobs  # noqa: E402
-import style_transfer  # noqa: E402
-import utils  # noqa: E402
-import video  # noqa: E402
-import video_flow  # noqa: E402
-import video_io  # noqa: E402
-from files import write_atomic  # noqa: E402
-from losses import style_targets  # noqa: E402
-from tf_setup import resolve_precision, tf  # noqa: E402
-from weights import load_weights  # noqa: E402
+import style_transfer
+import utils
+from neural_style.files import videos
+from neural_style.files.disk import write_atomic
+from neural_style.files.weights import load_weights
+from neural_style.model.losses import style_targets
+from neural_style.model.tf_setup import resolve_precision, tf
+from neural_style.work import (
+    flow,
+    passes,
+)
 
 VIDEOS = os.path.join(os.path.dirname(REPO), "shared", "videos")
 CLIPS = {"box.mp4": 120, "vtest.avi": 0}  # each clip's first frame: box.mp4's hand starts moving at 120
@@ -46,7 +47,7 @@ RESULTS_PATH = os.path.join(REPO, "benchmarks", "VIDEO_RESULTS.md")
 PICTURES = os.path.join(REPO, "docs", "video")
 
 
-class FrameCollector(jobs.Observer):
+class FrameCollector(passes.Observer):
     """Keeps each finished frame's picture and the seconds it took."""
 
     def __init__(self):
@@ -73,7 +74,7 @@ def clip_settings(clip, first_frame, frame_count, size_px, *flags):
 
 def frames_of(settings):
     """The frames the settings ask for, decoded one by one, as style_transfer.run opens them."""
-    return video_io.open_video(settings.content_image, settings.first_frame, settings.frame_count, settings.frame_every)
+    return videos.open_video(settings.content_image, settings.first_frame, settings.frame_count, settings.frame_every)
 
 
 def independent(settings, styles, network):
@@ -81,7 +82,7 @@ def independent(settings, styles, network):
     collector = FrameCollector()
     with frames_of(settings) as frames:
         for index, frame in enumerate(frames, start=1):
-            picture = jobs.stylize(settings, frame, styles, network, settings.size_px)
+            picture = passes.stylize(settings, frame, styles, network, settings.size_px)
             collector.frame_finished(index, settings.frame_count, np.clip(np.rint(picture), 0, 255))
     return collector
 
@@ -90,7 +91,7 @@ def video_mode(settings, styles, network):
     """(b): the frames painted by the video mode."""
     collector = FrameCollector()
     with frames_of(settings) as frames:
-        video.stylize_video(settings, frames, settings.frame_count, styles, network, collector)
+        frames.stylize_video(settings, frames, settings.frame_count, styles, network, collector)
     return collector
 
 
@@ -99,18 +100,18 @@ def judge(settings, styles, network, pictures):
     results, previous = [], None
     with frames_of(settings) as frames:
         for frame, picture in zip(frames, pictures):
-            content, frame_styles, _ = jobs.prepare_images(settings, frame, styles, settings.size_px)
+            content, frame_styles, _ = passes.prepare_images(settings, frame, styles, settings.size_px)
             if previous is None:
                 targets = style_targets(network, frame_styles, settings.style_blend, settings.style_layers)
-            loss = jobs.build_optimizer(settings, network, content, targets, picture).loss
+            loss = passes.build_optimizer(settings, network, content, targets, picture).loss
             content_loss, style_loss, _, _ = loss(tf.constant(picture[None], tf.float32))
             frame = utils.resize(frame, *content.shape[:2])
             flicker = None
             if previous is not None:
                 previous_frame, previous_picture = previous
-                backward = video_flow.flow(frame, previous_frame)
-                reliability = video_flow.reliability(video_flow.flow(previous_frame, frame), backward)
-                flicker = video_flow.temporal_error(picture, previous_picture, backward, reliability)
+                backward = flow.flow(frame, previous_frame)
+                reliability = flow.reliability(flow.flow(previous_frame, frame), backward)
+                flicker = flow.temporal_error(picture, previous_picture, backward, reliability)
             results.append((flicker, float(content_loss), float(style_loss)))
             previous = frame, picture
     return results
@@ -147,7 +148,7 @@ def write_pictures(name, fps, pictures_a, pictures_b, shown=4):
     strip = np.concatenate([rows[0], gap, rows[1]], axis=0)
     write_atomic(os.path.join(PICTURES, f"{name}-a-vs-b.jpg"), encode_jpeg(strip))
     height, width = pictures_a[0].shape[:2]
-    with video_io.VideoWriter(os.path.join(PICTURES, f"{name}-a-vs-b.webm"), fps, (2 * width + 4, height)) as out:
+    with videos.VideoWriter(os.path.join(PICTURES, f"{name}-a-vs-b.webm"), fps, (2 * width + 4, height)) as out:
         for a, b in zip(pictures_a, pictures_b):
             out.write(np.concatenate([a, np.full((height, 4, 3), 255, np.float32), b], axis=1))
 
@@ -193,7 +194,7 @@ def main():
         )
 
     network_settings = clip_settings(os.path.join(VIDEOS, "box.mp4"), 0, 1, args.size, *flags)
-    network = jobs.build_network(network_settings, load_weights(network_settings.weights_file))
+    network = passes.build_network(network_settings, load_weights(network_settings.weights_file))
     styles = [utils.load_image(path) for path in network_settings.style_images]
     started = time.perf_counter()
 

@@ -15,8 +15,8 @@ import cv2
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import style_transfer  # noqa: E402
-from utils import side_by_side  # noqa: E402
+import style_transfer
+from utils import side_by_side
 
 # The demonstrations are smaller and shorter than the defaults, to keep the whole gallery cheap.
 SMALL = ["--size", "384", "--iterations", "100", "--save-every", "1000", "--print-every", "50"]

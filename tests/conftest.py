@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import weights  # noqa: E402
+from neural_style.files import weights  # noqa: E402
 
 # The layers and weights of Gatys et al., used unless a test asks for others.
 CONTENT_LAYERS = {"conv4_2": 1.0}
@@ -23,7 +23,7 @@ STYLE_LAYERS = {"conv1_1": 0.2, "conv2_1": 0.2, "conv3_1": 0.2, "conv4_1": 0.2, 
 
 @pytest.fixture(scope="session")
 def tf():
-    from tf_setup import tf
+    from neural_style.model.tf_setup import tf
 
     return tf
 
@@ -55,8 +55,8 @@ def make_optimizer(
 ):
     """An ImageOptimizer at start_image on the style transfer loss of these float32 RGB images
     (values 0..255), total variation off."""
-    from losses import StyleTransferLoss, style_targets
-    from optimizers import ImageOptimizer
+    from neural_style.model.losses import StyleTransferLoss, style_targets
+    from neural_style.model.optimizers import ImageOptimizer
 
     style_blend = list(style_blend) if style_blend is not None else [1.0 / len(styles)] * len(styles)
     style_layers = dict(style_layers or STYLE_LAYERS)
@@ -76,7 +76,7 @@ def make_optimizer(
 
 def loss_values(optimizer, image):
     """(content, style, total) losses of a (height, width, 3) image, as floats."""
-    from tf_setup import tf
+    from neural_style.model.tf_setup import tf
 
     losses = optimizer.loss(tf.constant(np.asarray(image, np.float32)[None]))
     return float(losses[0]), float(losses[1]), float(losses[-1])
@@ -84,7 +84,7 @@ def loss_values(optimizer, image):
 
 def adam_step(optimizer):
     """One Adam step of the optimizer's image; returns (content, style, total) before the step."""
-    from tf_setup import tf
+    from neural_style.model.tf_setup import tf
 
     losses, taken = optimizer.adam_step(tf.constant(optimizer.learning_rate, tf.float32))
     assert taken

@@ -15,10 +15,10 @@ import pytest
 from conftest import REPO, wait_for
 
 import style_transfer
-import video_chunks
-from batch import content_paths, expand
-from errors import UserError
-from video_chunks import Chunk
+from neural_style.errors import UserError
+from neural_style.runs.batch import content_paths, expand
+from neural_style.work import clip_chunks
+from neural_style.work.clip_chunks import Chunk
 
 
 def test_content_takes_files_folders_and_globs_each_once(tmp_path):
@@ -129,7 +129,7 @@ def test_a_batch_stopped_by_ctrl_c_goes_on_with_the_runs_not_finished(tmp_path):
     ],
 )
 def test_a_clip_is_cut_into_chunks_that_overlap(frames, chunk, overlap, expected):
-    chunks = video_chunks.cut(frames, chunk, overlap)
+    chunks = clip_chunks.cut(frames, chunk, overlap)
     assert [(c.first, c.last) for c in chunks] == expected
     assert [c.index for c in chunks] == list(range(1, len(chunks) + 1))
 
@@ -137,9 +137,9 @@ def test_a_clip_is_cut_into_chunks_that_overlap(frames, chunk, overlap, expected
 def test_overlapping_frames_cross_fade_in_equal_steps():
     chunks = [Chunk(1, 1, 6), Chunk(2, 4, 9)]  # frames 4, 5, 6 in both
     a, b = np.zeros((6, 2, 2, 3), np.uint8), np.full((6, 2, 2, 3), 200, np.uint8)
-    assert video_chunks.frame_picture(5, chunks, {1: a}) is None  # chunk 2 still missing
-    assert video_chunks.frame_picture(2, chunks, {1: a}) is not None
-    pictures = [video_chunks.frame_picture(f, chunks, {1: a, 2: b})[0, 0, 0] for f in range(1, 10)]
+    assert clip_chunks.frame_picture(5, chunks, {1: a}) is None  # chunk 2 still missing
+    assert clip_chunks.frame_picture(2, chunks, {1: a}) is not None
+    pictures = [clip_chunks.frame_picture(f, chunks, {1: a, 2: b})[0, 0, 0] for f in range(1, 10)]
     assert pictures == [0, 0, 0, 50, 100, 150, 200, 200, 200]
 
 

@@ -10,10 +10,16 @@ import numpy as np
 import pytest
 
 import vgg_model
-from errors import MaskError
-from guides import guided_gram_matrix, guided_style_loss, guided_style_targets, layer_guides, load_mask
-from losses import gram_matrix
-from tf_setup import tf
+from neural_style.errors import MaskError
+from neural_style.model.guides import (
+    guided_gram_matrix,
+    guided_style_loss,
+    guided_style_targets,
+    layer_guides,
+    load_mask,
+)
+from neural_style.model.losses import gram_matrix
+from neural_style.model.tf_setup import tf
 
 
 @pytest.fixture(scope="module")

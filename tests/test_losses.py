@@ -6,7 +6,7 @@ import pytest
 from conftest import adam_step, loss_values, make_optimizer, random_image
 
 import vgg_model
-from losses import total_variation
+from neural_style.model.losses import total_variation
 
 # Unequal weights, so that a layer's weight applied to the wrong layer shows.
 CONTENT_LAYERS = {"conv4_2": 1.0}

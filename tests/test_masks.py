@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from conftest import CONTENT_LAYERS, STYLE_LAYERS, loss_values, random_image, run_cli
 
-import jobs
 import style_transfer
-from guides import guided_gram_matrix, layer_guides
+from neural_style.model.guides import guided_gram_matrix, layer_guides
+from neural_style.work import passes
 from utils import load_image
 
 SIZE = 64
@@ -41,17 +41,17 @@ def stripes(vertical, colour):
 def test_a_mask_over_everything_gives_the_loss_without_masks(network):
     s = settings()
     content, painting, image = (random_image(40, 56, seed=seed) for seed in (1, 2, 3))
-    plain = jobs.PassStyle(s, network, [painting], jobs.Masks(), 40, 56)
-    everywhere = jobs.PassStyle(s, network, [painting], jobs.Masks(styles=(np.ones((40, 56), np.float32),)), 40, 56)
+    plain = passes.PassStyle(s, network, [painting], passes.Masks(), 40, 56)
+    everywhere = passes.PassStyle(s, network, [painting], passes.Masks(styles=(np.ones((40, 56), np.float32),)), 40, 56)
     box = (0, 0, 40, 56)
     assert plain.regions(box) is None
-    unmasked = jobs.build_optimizer(s, network, content, plain.targets, image)
-    masked = jobs.build_optimizer(s, network, content, None, image, everywhere.regions(box))
+    unmasked = passes.build_optimizer(s, network, content, plain.targets, image)
+    masked = passes.build_optimizer(s, network, content, None, image, everywhere.regions(box))
     np.testing.assert_allclose(loss_values(masked, image), loss_values(unmasked, image), rtol=1e-6)
 
 
 def region_gram(network, image, mask, layer):
-    from tf_setup import tf
+    from neural_style.model.tf_setup import tf
 
     features = network(tf.constant(image[None]))[layer]
     return guided_gram_matrix(features, layer_guides(mask, [layer], "simple")[layer]).numpy()
@@ -63,8 +63,8 @@ def test_complementary_masks_put_each_paintings_style_in_its_region(network):
     left[:, : SIZE // 2] = 1
     s = settings("--style", "a", "b", "--iterations", "40", "--style-weight", "100")
     content = np.full((SIZE, SIZE, 3), 128.0, np.float32)
-    masks = jobs.Masks(styles=(left, 1 - left))
-    picture = jobs.stylize(s, content, [red_vertical, blue_horizontal], network, tile_px=SIZE, masks=masks)
+    masks = passes.Masks(styles=(left, 1 - left))
+    picture = passes.stylize(s, content, [red_vertical, blue_horizontal], network, tile_px=SIZE, masks=masks)
     for layer in ("conv1_1", "conv2_1", "conv3_1"):
         for region, own, other in ((left, red_vertical, blue_horizontal), (1 - left, blue_horizontal, red_vertical)):
             gram = region_gram(network, picture, region, layer)
@@ -79,8 +79,8 @@ def test_a_content_mask_keeps_the_photo_outside_it(network):
     photo = random_image(SIZE, SIZE, seed=5)
     inside = np.zeros((SIZE, SIZE), np.float32)
     inside[:, : SIZE // 2] = 1
-    picture = jobs.stylize(s, photo, [stripes(True, (200, 30, 30))], network, tile_px=SIZE,
-                           masks=jobs.Masks(content=inside))  # fmt: skip
+    picture = passes.stylize(s, photo, [stripes(True, (200, 30, 30))], network, tile_px=SIZE,
+                           masks=passes.Masks(content=inside))  # fmt: skip
     away_from_the_edge = SIZE // 2 + 4  # the feathered edge is about a pixel wide at this size
     np.testing.assert_allclose(picture[:, away_from_the_edge:], photo[:, away_from_the_edge:], atol=0.5)
     assert np.abs(picture[:, : SIZE // 2 - 4] - photo[:, : SIZE // 2 - 4]).mean() > 10  # painted inside
@@ -92,8 +92,8 @@ def test_masks_work_in_tiles_and_passes(network, tmp_path):
     left = np.zeros((SIZE, SIZE), np.float32)
     left[:, : SIZE // 2] = 1
     content = random_image(SIZE, SIZE, seed=6)
-    masks = jobs.Masks(styles=(left, 1 - left), content=np.ones((SIZE, SIZE), np.float32))
-    picture = jobs.stylize(s, content, [stripes(True, (200, 30, 30)), stripes(False, (30, 30, 200))], network,
+    masks = passes.Masks(styles=(left, 1 - left), content=np.ones((SIZE, SIZE), np.float32))
+    picture = passes.stylize(s, content, [stripes(True, (200, 30, 30)), stripes(False, (30, 30, 200))], network,
                            tile_px=48, masks=masks)  # fmt: skip
     assert picture.shape == (SIZE, SIZE, 3) and np.isfinite(picture).all()
 
@@ -107,8 +107,8 @@ def test_a_painting_region_mask_takes_the_style_from_that_region_only(network):
     right[:, SIZE // 2 :] = 1
     s = settings("--iterations", "40", "--style-weight", "100")
     content = np.full((SIZE, SIZE, 3), 128.0, np.float32)
-    masks = jobs.Masks(paintings=(right,), mode="simple")
-    picture = jobs.stylize(s, content, [painting], network, tile_px=SIZE, masks=masks)
+    masks = passes.Masks(paintings=(right,), mode="simple")
+    picture = passes.stylize(s, content, [painting], network, tile_px=SIZE, masks=masks)
     everywhere = np.ones((SIZE, SIZE), np.float32)
     for layer in ("conv1_1", "conv2_1"):
         gram = region_gram(network, picture, everywhere, layer)

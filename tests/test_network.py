@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from conftest import CONTENT_LAYERS, STYLE_LAYERS, adam_step, make_optimizer, random_image
 
-import tf_setup
 import vgg_model
-from losses import gram_matrix
+from neural_style.model import tf_setup
+from neural_style.model.losses import gram_matrix
 
 
 def numpy_forward(weights, image, layers, pooling):

@@ -13,7 +13,7 @@ import numpy as np
 from conftest import REPO, printed_steps, run_cli, start_cli, wait_for
 
 import style_transfer
-import tiling
+from neural_style.model import memory
 
 QUICK = ["--size", "32", "--scales", "1", "--iterations", "2", "--optimizer", "adam"]
 
@@ -65,7 +65,7 @@ def test_the_same_photo_named_three_ways_is_one_run(tmp_path):
 
 
 def test_other_weights_are_another_run(tmp_path, vgg_weights):
-    from weights import Weights
+    from neural_style.files.weights import Weights
 
     for name, mean in (("a.npz", (120.0, 110.0, 100.0)), ("b.npz", (90.0, 90.0, 90.0))):
         Weights(vgg_weights.kernels, vgg_weights.biases, mean, name).save(str(tmp_path / name))
@@ -164,12 +164,12 @@ def test_a_resumed_run_keeps_the_tiles_it_was_cut_into(tmp_path, monkeypatch, ca
         "--output-dir",
         str(tmp_path),
     ]
-    monkeypatch.setattr(tiling, "total_memory_bytes", lambda: int(2.2 * 2**30))
+    monkeypatch.setattr(memory, "total_memory_bytes", lambda: int(2.2 * 2**30))
     assert style_transfer.main(flags) == 0
     first = capsys.readouterr().out
     tiles = first.count("step     1/1")
     assert tiles > 1, first
-    monkeypatch.setattr(tiling, "total_memory_bytes", lambda: 64 * 2**30)
+    monkeypatch.setattr(memory, "total_memory_bytes", lambda: 64 * 2**30)
     assert style_transfer.main(flags[:5] + ["2"] + flags[6:]) == 0
     resumed = capsys.readouterr().out
     assert "resuming with the run's own tiles" in resumed and resumed.count("step     2/2") == tiles, resumed

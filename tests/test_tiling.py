@@ -10,26 +10,26 @@ import numpy as np
 import pytest
 from conftest import REPO, STYLE_LAYERS, loss_values, make_optimizer, run_cli
 
-import losses
-import tiling
+from neural_style.model import losses, memory
+from neural_style.work import tiles
 
 
 @pytest.mark.parametrize("height, width, tile, overlap", [(70, 96, 64, 8), (300, 1000, 256, 32), (50, 50, 64, 8)])
 def test_tiles_cover_the_image_with_the_overlap(height, width, tile, overlap):
-    boxes = tiling.tile_boxes(height, width, tile, overlap)
+    boxes = tiles.tile_boxes(height, width, tile, overlap)
     covered = np.zeros((height, width), int)
     for top, left, bottom, right in boxes:
         assert bottom - top <= tile and right - left <= tile
         covered[top:bottom, left:right] += 1
     assert covered.min() >= 1
-    for starts in (tiling.tile_starts(height, tile, overlap), tiling.tile_starts(width, tile, overlap)):
+    for starts in (tiles.tile_starts(height, tile, overlap), tiles.tile_starts(width, tile, overlap)):
         assert all(previous + tile - start >= overlap for previous, start in zip(starts, starts[1:]))
 
 
 def test_paste_keeps_the_tile_inside_and_ramps_across_the_overlap():
     canvas = np.zeros((40, 80, 3), np.float32)
     box = (0, 30, 40, 80)  # the right-hand tile: its left side overlaps the canvas
-    tiling.paste(canvas, np.full((40, 50, 3), 100, np.float32), box, overlap_px=10)
+    tiles.paste(canvas, np.full((40, 50, 3), 100, np.float32), box, overlap_px=10)
     row = canvas[20, :, 0]
     assert (row[:30] == 0).all() and (row[40:] == 100).all()
     ramp = row[30:40]
@@ -47,7 +47,7 @@ def test_gram_matrices_in_tiles_match_the_whole_image(network):
     import tensorflow as tf
 
     import utils
-    from losses import gram_matrix
+    from neural_style.model.losses import gram_matrix
 
     image = utils.resize(utils.load_image("images/starry_night.jpg"), 300, 376)
     whole = {
@@ -118,7 +118,7 @@ def test_tile_borders_leave_no_seam(tiled_and_whole):
     image = tiled_and_whole[64].mean(axis=2)
     column_steps = np.abs(np.diff(image, axis=1)).mean(axis=0)  # energy between columns x and x+1
     row_steps = np.abs(np.diff(image, axis=0)).mean(axis=1)
-    starts = tiling.tile_starts(96, 64, 64 // 8)
+    starts = tiles.tile_starts(96, 64, 64 // 8)
     borders = sorted(
         {edge for start in starts[1:] for edge in (start - 1, start)}
         | {end - 1 for end in (s + 64 for s in starts[:-1])}
@@ -150,20 +150,20 @@ def test_an_interrupted_tiled_pass_resumes_at_the_tile_where_it_stopped(tmp_path
 
 
 def test_a_machine_with_too_little_memory_is_told_so(monkeypatch):
-    from errors import TooLargeError
+    from neural_style.errors import TooLargeError
 
-    monkeypatch.setattr(tiling, "total_memory_bytes", lambda: 1 << 30)
+    monkeypatch.setattr(memory, "total_memory_bytes", lambda: 1 << 30)
     with pytest.raises(TooLargeError, match="a run needs at least"):
-        tiling.tile_size(4000, 3000)
+        memory.tile_size(4000, 3000)
 
 
 @pytest.mark.parametrize("size_px, style_scale, flag", [(10**20, 1.0, "--size"), (64, 1e6, "--style-scale")])
 def test_the_value_suggested_for_a_size_too_large_is_accepted(size_px, style_scale, flag):
-    from errors import TooLargeError
+    from neural_style.errors import TooLargeError
 
     content_shape, style_shapes = (953, 1302, 3), [(600, 760, 3)]
     with pytest.raises(TooLargeError) as refused:
-        tiling.check_memory(content_shape, style_shapes, size_px, style_scale, tile_px=512)
+        memory.check_memory(content_shape, style_shapes, size_px, style_scale, tile_px=512)
     suggested = float(str(refused.value).split(f"use {flag} ")[1].split()[0])
     if flag == "--size":
         size_px = int(suggested)
@@ -171,4 +171,4 @@ def test_the_value_suggested_for_a_size_too_large_is_accepted(size_px, style_sca
     else:
         style_scale = suggested
         assert 1 < style_scale < 1e6
-    tiling.check_memory(content_shape, style_shapes, size_px, style_scale, tile_px=512)  # accepted
+    memory.check_memory(content_shape, style_shapes, size_px, style_scale, tile_px=512)  # accepted

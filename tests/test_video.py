@@ -11,14 +11,12 @@ import numpy as np
 import pytest
 from conftest import REPO, run_cli, start_cli, wait_for
 
-import jobs
 import style_transfer
-import video
-import video_flow
-import video_io
-from losses import style_targets
-from run_folder import run_identity
-from tf_setup import tf
+from neural_style.files import videos
+from neural_style.model.losses import style_targets
+from neural_style.model.tf_setup import tf
+from neural_style.runs.folder import run_identity
+from neural_style.work import flow, frames, passes
 from utils import RGB_TO_YIQ, load_image, start_image
 
 CLIP = REPO / "images" / "box_2s.webm"  # 192x144, 29.97 frames per second, 60 frames
@@ -37,21 +35,21 @@ def frame_pngs(folder):
 def two_frames_and_settings(size_px=64):
     settings = style_transfer.parse_args(["--content", str(CLIP), "--size", str(size_px), "--iterations", "30"])
     settings.precision = "float32"
-    with video_io.open_video(CLIP, first_frame=20, frame_count=2, every=3) as clip:  # the box moves between them
+    with videos.open_video(CLIP, first_frame=20, frame_count=2, every=3) as clip:  # the box moves between them
         frames = list(clip)
     return settings, frames
 
 
 def test_the_temporal_loss_is_added_to_the_total_only(vgg_weights):
     settings, (frame, _) = two_frames_and_settings()
-    network = jobs.build_network(settings, vgg_weights)
-    content, styles, _ = jobs.prepare_images(settings, frame, [load_image(settings.style_images[0])], 64)
+    network = passes.build_network(settings, vgg_weights)
+    content, styles, _ = passes.prepare_images(settings, frame, [load_image(settings.style_images[0])], 64)
     targets = style_targets(network, styles, settings.style_blend, settings.style_layers)
     rng = np.random.default_rng(0)
     image, warped = (rng.uniform(0, 255, content.shape).astype(np.float32) for _ in range(2))
     reliability = (rng.uniform(size=content.shape[:2]) > 0.5).astype(np.float32)
-    loss = jobs.build_optimizer(settings, network, content, targets, image).loss
-    with_temporal = video.WithTemporalLoss(loss, warped, reliability, temporal_weight=1e3)
+    loss = passes.build_optimizer(settings, network, content, targets, image).loss
+    with_temporal = frames.WithTemporalLoss(loss, warped, reliability, temporal_weight=1e3)
     plain = [float(x) for x in loss(tf.constant(image[None]))]
     extended = [float(x) for x in with_temporal(tf.constant(image[None]))]
     temporal = np.sum(reliability[..., None] * (image.astype(np.float64) - warped) ** 2) / image.size
@@ -63,23 +61,23 @@ def test_the_temporal_loss_in_the_optimizer_lowers_the_temporal_error(vgg_weight
     """The same frame optimized from the same start, with and without the temporal term at its default
     weight: the term brings it closer to the previous picture warped, by the numpy measure of flicker."""
     settings, (previous_frame, frame) = two_frames_and_settings()
-    network = jobs.build_network(settings, vgg_weights)
+    network = passes.build_network(settings, vgg_weights)
     styles = [load_image(settings.style_images[0])]
     previous_frame, frame = (cv2.resize(f, (64, 48), interpolation=cv2.INTER_AREA) for f in (previous_frame, frame))
-    previous_picture = jobs.stylize(settings, previous_frame, styles, network, 64)
-    backward = video_flow.flow(frame, previous_frame)
-    reliability = video_flow.reliability(video_flow.flow(previous_frame, frame), backward)
+    previous_picture = passes.stylize(settings, previous_frame, styles, network, 64)
+    backward = flow.flow(frame, previous_frame)
+    reliability = flow.reliability(flow.flow(previous_frame, frame), backward)
     assert 0.5 < reliability.mean() < 1  # the box moved: some pixels are not reliable
-    warped = video_flow.warp(previous_picture, backward)
-    content, frame_styles, _ = jobs.prepare_images(settings, frame, styles, 64)
+    warped = flow.warp(previous_picture, backward)
+    content, frame_styles, _ = passes.prepare_images(settings, frame, styles, 64)
     targets = style_targets(network, frame_styles, settings.style_blend, settings.style_layers)
     start = start_image(settings.init, content, frame_styles[0], settings.noise_ratio, settings.seed)
     errors = {}
     for weight in (0, settings.temporal_weight):
-        extend = lambda loss: video.WithTemporalLoss(loss, warped, reliability, weight)  # noqa: B023
-        optimizer = jobs.build_optimizer(settings, network, content, targets, start, extend_loss=extend)
+        extend = lambda loss: frames.WithTemporalLoss(loss, warped, reliability, weight)  # noqa: B023
+        optimizer = passes.build_optimizer(settings, network, content, targets, start, extend_loss=extend)
         optimizer.run(settings.frame_iterations, lambda progress: None)
-        errors[weight] = video_flow.temporal_error(optimizer.result(), previous_picture, backward, reliability)
+        errors[weight] = flow.temporal_error(optimizer.result(), previous_picture, backward, reliability)
     assert errors[settings.temporal_weight] < errors[0] / 3, errors
 
 
@@ -100,7 +98,7 @@ def test_a_clip_through_the_cli_gives_frames_a_video_and_a_sheet(clip_run):
     assert all(picture.shape == (48, 64, 3) for picture in pictures)
     assert all(picture.std() > 10 for picture in pictures)  # painted, not blank
     (webm,) = glob.glob(os.path.join(folder, "*.webm"))
-    with video_io.open_video(webm) as clip:
+    with videos.open_video(webm) as clip:
         assert clip.fps == pytest.approx(29.97 / 2, abs=0.01) and clip.size == (64, 48)
         decoded = list(clip)
     assert len(decoded) == 4
@@ -121,7 +119,7 @@ def test_more_frames_go_on_from_fewer(clip_run):
     assert "resuming at frame 5: frames 1 to 4 are done" in more.stdout
     assert not [line for line in more.stdout.splitlines() if line.startswith(("frame 1/", "frame 4/"))]
     assert len(frame_pngs(run_folder(output_dir))) == 5
-    assert video_io.count_frames(glob.glob(os.path.join(run_folder(output_dir), "*.webm"))[0]) == 5
+    assert videos.count_frames(glob.glob(os.path.join(run_folder(output_dir), "*.webm"))[0]) == 5
 
 
 KILLED = [*SMALL, "--frames", "7", "--frame-iterations", "6", "--optimizer", "adam", "--save-every", "2"]
@@ -141,7 +139,7 @@ def test_a_killed_clip_goes_on_at_the_frame_where_it_stopped(tmp_path):
     assert f"resuming at frame {finished + 1}: frames 1 to {finished} are done" in resumed.stdout
     painted = {int(line.split()[1].split("/")[0]) for line in resumed.stdout.splitlines() if line.startswith("frame ")}
     assert painted == set(range(finished + 1, 8))  # no finished frame done again
-    assert video_io.count_frames(glob.glob(os.path.join(folder, "*.webm"))[0]) == 7
+    assert videos.count_frames(glob.glob(os.path.join(folder, "*.webm"))[0]) == 7
 
     # Adam resumes exactly and frames are 8-bit as written: the same frames as a run never killed
     straight = run_cli(*KILLED, "--output-dir", tmp_path / "straight")
@@ -188,7 +186,7 @@ def test_signal_mid_clip_stops_after_the_step_and_names_what_is_kept(tmp_path):
 def test_with_luminance_every_frame_keeps_its_own_colours(tmp_path):
     done = run_cli(*SMALL, "--frames", "3", "--every", "10", "--preserve-colors", "luminance", "--output-dir", tmp_path)
     assert done.returncode == 0, done.stderr
-    with video_io.open_video(CLIP, frame_count=3, every=10) as clip:
+    with videos.open_video(CLIP, frame_count=3, every=10) as clip:
         frames = [cv2.resize(frame, (64, 48), interpolation=cv2.INTER_AREA) for frame in clip]
     for frame, png in zip(frames, frame_pngs(run_folder(tmp_path)), strict=True):
         chroma = [image @ RGB_TO_YIQ[1:].T for image in (frame, load_image(png))]

@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-import video_flow
-from tf_setup import tf
+from neural_style.model.tf_setup import tf
+from neural_style.work import flow
 
 HEIGHT, WIDTH = 96, 128
 MARGIN_PX = 10  # DIS is least sure near the borders, where its patches do not fit
@@ -35,8 +35,8 @@ def interior(array):
 
 def test_flow_finds_a_known_shift_in_both_directions():
     previous, current = shifted_pair(dx=6, dy=-4)
-    backward = video_flow.flow(current, previous)
-    forward = video_flow.flow(previous, current)
+    backward = flow.flow(current, previous)
+    forward = flow.flow(previous, current)
     assert backward.shape == (HEIGHT, WIDTH, 2) and backward.dtype == np.float32
     assert np.abs(interior(backward) - [6, -4]).max() < 0.25
     assert np.abs(interior(forward) - [-6, 4]).max() < 0.25
@@ -45,21 +45,21 @@ def test_flow_finds_a_known_shift_in_both_directions():
 def test_flow_takes_grey_and_uint8_frames():
     previous, current = shifted_pair(dx=3, dy=2)
     grey = [cv2.cvtColor(np.rint(frame).astype(np.uint8), cv2.COLOR_RGB2GRAY) for frame in (current, previous)]
-    np.testing.assert_allclose(video_flow.flow(*grey), video_flow.flow(current, previous), atol=1e-4)
+    np.testing.assert_allclose(flow.flow(*grey), flow.flow(current, previous), atol=1e-4)
 
 
 def test_warp_follows_the_direction_convention_exactly():
     image = texture(HEIGHT, WIDTH, seed=1)
     flow = np.zeros((HEIGHT, WIDTH, 2), np.float32)
     flow[...] = (3, -2)  # integer flow: bilinear sampling lands on pixels, so the result is exact
-    warped = video_flow.warp(image, flow)
+    warped = flow.warp(image, flow)
     np.testing.assert_allclose(warped[2:, :-3], image[:-2, 3:], atol=1e-3)
     np.testing.assert_array_equal(warped[:, -1], image[np.r_[0, 0, : HEIGHT - 2], -1])  # beyond: the edge
 
 
 def test_warping_the_previous_frame_gives_the_current_one():
     previous, current = shifted_pair(dx=6, dy=-4)
-    warped = video_flow.warp(previous, video_flow.flow(current, previous))
+    warped = flow.warp(previous, flow.flow(current, previous))
     assert np.abs(interior(warped - current)).mean() < 0.1
     assert np.abs(interior(warped - current)).max() < 3  # of 255, against a mean of 36 unwarped
     assert np.abs(previous - current).mean() > 20
@@ -68,7 +68,7 @@ def test_warping_the_previous_frame_gives_the_current_one():
 def test_reliability_of_exact_flows_marks_only_pixels_that_left_the_frame():
     dx, dy = 4, -3
     backward = np.broadcast_to(np.float32([dx, dy]), (HEIGHT, WIDTH, 2))
-    weights = video_flow.reliability(-backward, backward)
+    weights = flow.reliability(-backward, backward)
     expected = np.ones((HEIGHT, WIDTH), np.float32)
     expected[:, WIDTH - dx :] = 0  # x + 4 > WIDTH - 1
     expected[:-dy] = 0  # y - 3 < 0
@@ -83,7 +83,7 @@ def test_reliability_of_exact_flows_marks_a_motion_boundary_and_a_disocclusion()
     backward[:, middle:, 0] = -2
     forward = np.zeros_like(backward)
     forward[:, middle:, 0] = 2
-    weights = video_flow.reliability(forward, backward)
+    weights = flow.reliability(forward, backward)
     expected = np.ones((HEIGHT, WIDTH), np.float32)
     expected[:, middle - 1] = 0  # a motion boundary only: central differences see the step from both sides
     expected[:, middle] = 0  # both
@@ -94,7 +94,7 @@ def test_reliability_of_exact_flows_marks_a_motion_boundary_and_a_disocclusion()
 def test_reliability_is_one_inside_and_zero_where_the_content_is_new():
     dx, dy = 6, -4
     previous, current = shifted_pair(dx, dy)
-    weights = video_flow.reliability(video_flow.flow(previous, current), video_flow.flow(current, previous))
+    weights = flow.reliability(flow.flow(previous, current), flow.flow(current, previous))
     assert interior(weights).all()
     # The new strips: columns whose x + 6 > WIDTH - 1 and rows whose y - 4 < 0, less one pixel of slack
     assert not weights[:, WIDTH - dx + 1 :].any()
@@ -107,7 +107,7 @@ def test_reliability_marks_the_edges_of_a_moving_square():
     previous, current = background.copy(), background.copy()
     previous[30:60, 40:70] = square
     current[30:60, 46:76] = square  # 6 px to the right: columns 40-45 are uncovered background
-    weights = video_flow.reliability(video_flow.flow(previous, current), video_flow.flow(current, previous))
+    weights = flow.reliability(flow.flow(previous, current), flow.flow(current, previous))
     assert weights[32:58, 41:45].mean() < 0.2  # the trailing edge: disoccluded
     assert weights[32:58, 75:79].mean() < 0.5  # the leading edge: a motion boundary
     assert weights[np.r_[0:20, 70:HEIGHT], MARGIN_PX:-MARGIN_PX].mean() > 0.98  # far from the square
@@ -126,17 +126,17 @@ def test_temporal_loss_is_the_weighted_mean_square_difference():
     image, warped, weights = tiny_frames()
     expected = np.sum(weights[None, :, :, None].astype(np.float64) * (image.astype(np.float64) - warped) ** 2)
     expected /= image.size  # D = h * w * 3
-    loss = video_flow.temporal_loss(tf.constant(image), warped, weights)
+    loss = flow.temporal_loss(tf.constant(image), warped, weights)
     assert loss.dtype == tf.float32 and loss.shape == ()
     assert float(loss) == pytest.approx(expected, rel=1e-5)
-    assert float(video_flow.temporal_loss(image, warped, np.zeros_like(weights))) == 0
+    assert float(flow.temporal_loss(image, warped, np.zeros_like(weights))) == 0
 
 
 def test_temporal_loss_gradient():
     image, warped, weights = tiny_frames()
     variable = tf.Variable(image)
     with tf.GradientTape() as tape:
-        loss = video_flow.temporal_loss(variable, warped, weights)
+        loss = flow.temporal_loss(variable, warped, weights)
     gradient = tape.gradient(loss, variable).numpy()
     analytic = 2 * weights[None, :, :, None] * (image.astype(np.float64) - warped) / image.size
     np.testing.assert_allclose(gradient, analytic, rtol=1e-5, atol=1e-7)
@@ -146,8 +146,7 @@ def test_temporal_loss_gradient():
         step = np.zeros_like(image)
         step[index] = 1.0
         difference = (
-            video_flow.temporal_loss(image + step, warped, weights)
-            - video_flow.temporal_loss(image - step, warped, weights)
+            flow.temporal_loss(image + step, warped, weights) - flow.temporal_loss(image - step, warped, weights)
         ) / 2
         assert float(difference) == pytest.approx(gradient[index], rel=1e-3, abs=1e-6)
 
@@ -157,6 +156,6 @@ def test_start_image_takes_reliable_pixels_from_the_warped_result():
     fallback = np.full((HEIGHT, WIDTH, 3), 10, np.float32)
     weights = np.zeros((HEIGHT, WIDTH), np.float32)
     weights[:, : WIDTH // 2] = 1
-    start = video_flow.start_image(warped, weights, fallback)
+    start = flow.start_image(warped, weights, fallback)
     assert start.dtype == np.float32 and start.shape == (HEIGHT, WIDTH, 3)
     assert (start[:, : WIDTH // 2] == 200).all() and (start[:, WIDTH // 2 :] == 10).all()

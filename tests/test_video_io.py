@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-import video_io
-from video_io import VideoError
+from neural_style.files import videos
+from neural_style.files.videos import VideoError
 
 WIDTH, HEIGHT = 64, 48
 FPS = 12.5
@@ -33,7 +33,7 @@ def index_of(frame):
 def clip(tmp_path):
     """A WebM of 8 synthetic frames at 12.5 frames per second."""
     path = tmp_path / "clip.webm"
-    with video_io.VideoWriter(path, FPS, (WIDTH, HEIGHT)) as writer:
+    with videos.VideoWriter(path, FPS, (WIDTH, HEIGHT)) as writer:
         for index in range(8):
             writer.write(synthetic_frame(index))
     return path
@@ -41,7 +41,7 @@ def clip(tmp_path):
 
 def test_a_written_clip_reads_back(clip):
     assert os.listdir(clip.parent) == ["clip.webm"]  # the partial file was renamed
-    with video_io.open_video(clip) as video:
+    with videos.open_video(clip) as video:
         assert video.size == (WIDTH, HEIGHT)
         assert video.fps == pytest.approx(FPS, rel=1e-3)
         frames = list(video)
@@ -49,7 +49,7 @@ def test_a_written_clip_reads_back(clip):
     for index, frame in enumerate(frames):
         assert frame.dtype == np.float32 and frame.shape == (HEIGHT, WIDTH, 3)
         assert np.abs(frame - synthetic_frame(index)).mean() < 4  # of 255: VP9 is lossy
-    assert video_io.count_frames(clip) == 8
+    assert videos.count_frames(clip) == 8
 
 
 @pytest.mark.parametrize(
@@ -63,32 +63,32 @@ def test_a_written_clip_reads_back(clip):
     ],
 )
 def test_a_subset_of_the_frames(clip, first_frame, frame_count, every, expected):
-    with video_io.open_video(clip, first_frame, frame_count, every) as video:
+    with videos.open_video(clip, first_frame, frame_count, every) as video:
         assert video.fps == pytest.approx(FPS / every, rel=1e-3)
         assert [index_of(frame) for frame in video] == expected
-    assert video_io.count_frames(clip, first_frame, frame_count, every) == len(expected)
+    assert videos.count_frames(clip, first_frame, frame_count, every) == len(expected)
 
 
 def test_an_odd_size_loses_its_last_column_and_row(tmp_path):
     path = tmp_path / "odd.webm"
-    with video_io.VideoWriter(path, FPS, (WIDTH + 1, HEIGHT + 1)) as writer:
+    with videos.VideoWriter(path, FPS, (WIDTH + 1, HEIGHT + 1)) as writer:
         assert writer.size == (WIDTH, HEIGHT)
         for index in range(3):
             writer.write(np.pad(synthetic_frame(index), ((0, 1), (0, 1), (0, 0))))
-    assert video_io.open_video(path).size == (WIDTH, HEIGHT)
-    assert video_io.count_frames(path) == 3
+    assert videos.open_video(path).size == (WIDTH, HEIGHT)
+    assert videos.count_frames(path) == 3
 
 
 def test_the_video_keeps_a_partial_name_until_closed(tmp_path):
     path = tmp_path / "out.webm"
-    writer = video_io.VideoWriter(path, FPS, (WIDTH, HEIGHT))
+    writer = videos.VideoWriter(path, FPS, (WIDTH, HEIGHT))
     writer.write(synthetic_frame(0))
     assert not path.exists() and (tmp_path / "out.partial.webm").exists()
     writer.close()
     assert path.exists() and not (tmp_path / "out.partial.webm").exists()
 
     with pytest.raises(KeyboardInterrupt):  # a run stopped midway leaves nothing
-        with video_io.VideoWriter(tmp_path / "stopped.webm", FPS, (WIDTH, HEIGHT)) as writer:
+        with videos.VideoWriter(tmp_path / "stopped.webm", FPS, (WIDTH, HEIGHT)) as writer:
             writer.write(synthetic_frame(0))
             raise KeyboardInterrupt
     assert sorted(os.listdir(tmp_path)) == ["out.webm"]
@@ -96,7 +96,7 @@ def test_the_video_keeps_a_partial_name_until_closed(tmp_path):
 
 def test_the_writer_refuses_frames_of_another_size(tmp_path):
     with pytest.raises(ValueError, match="shape"):
-        with video_io.VideoWriter(tmp_path / "out.webm", FPS, (WIDTH, HEIGHT)) as writer:
+        with videos.VideoWriter(tmp_path / "out.webm", FPS, (WIDTH, HEIGHT)) as writer:
             writer.write(np.zeros((HEIGHT, WIDTH + 2, 3), np.float32))  # OpenCV would drop it silently
     assert not os.listdir(tmp_path)
 
@@ -113,15 +113,15 @@ def test_an_image_sequence(tmp_path):
     transparent = np.zeros((HEIGHT, WIDTH, 4), np.uint8)
     write_png(tmp_path / "0006.png", transparent)  # BGRA, all transparent: over white
     pattern = str(tmp_path / "%04d.png")
-    assert video_io.is_video_source(pattern)
-    with video_io.open_video(pattern) as video:
-        assert video.size == (WIDTH, HEIGHT) and video.fps == video_io.DEFAULT_FPS
+    assert videos.is_video_source(pattern)
+    with videos.open_video(pattern) as video:
+        assert video.size == (WIDTH, HEIGHT) and video.fps == videos.DEFAULT_FPS
         frames = list(video)
     assert len(frames) == 6
     for number, frame in enumerate(frames[:4], start=1):
         np.testing.assert_array_equal(frame, np.rint(synthetic_frame(number)))  # PNG is lossless
     assert (frames[4] == 255).all() and (frames[5] == 255).all()
-    with video_io.open_video(pattern, first_frame=1, frame_count=2, every=2, fps=10) as video:
+    with videos.open_video(pattern, first_frame=1, frame_count=2, every=2, fps=10) as video:
         assert video.fps == 5 and [index_of(frame) for frame in video] == [2, 4]
 
 
@@ -142,7 +142,7 @@ def test_an_image_sequence(tmp_path):
     ],
 )
 def test_is_video_source(name, expected):
-    assert video_io.is_video_source(name) == expected
+    assert videos.is_video_source(name) == expected
 
 
 def assert_one_line_naming(error, path):
@@ -164,7 +164,7 @@ def test_files_that_are_not_videos(tmp_path):
         (tmp_path / "missing.mp4", "does not exist"),
     ]:
         with pytest.raises(VideoError, match=reason) as error:
-            video_io.open_video(path)
+            videos.open_video(path)
         assert_one_line_naming(error, path)
 
 
@@ -178,7 +178,7 @@ def test_image_sequences_that_are_not_videos(tmp_path):
         (tmp_path / "missing" / "%04d.png", "does not exist"),
     ]:
         with pytest.raises(VideoError, match=reason) as error:
-            video_io.open_video(pattern)
+            videos.open_video(pattern)
         assert_one_line_naming(error, pattern)
 
 
@@ -197,9 +197,9 @@ def test_an_image_sequence_is_read_whole_or_refused(tmp_path, numbers, unreadabl
         (tmp_path / f"{unreadable:04d}.png").write_text("not an image\n")
     (tmp_path / "12.png").write_text("not a frame: %04d does not name it\n")
     pattern = tmp_path / "%04d.png"
-    assert video_io.sequence_files(pattern) == [str(tmp_path / f"{number:04d}.png") for number in numbers]
+    assert videos.sequence_files(pattern) == [str(tmp_path / f"{number:04d}.png") for number in numbers]
     with pytest.raises(VideoError, match=expected) as error:
-        video_io.count_frames(pattern)
+        videos.count_frames(pattern)
     assert_one_line_naming(error, pattern)
 
 
@@ -208,7 +208,7 @@ def test_frames_that_change_size(tmp_path):
     write_png(tmp_path / "0001.png", np.zeros((HEIGHT, WIDTH, 3), np.uint8))
     write_png(tmp_path / "0002.png", np.zeros((HEIGHT + 2, WIDTH, 3), np.uint8))
     pattern = tmp_path / "%04d.png"
-    video = video_io.open_video(pattern)
+    video = videos.open_video(pattern)
     assert next(video).shape == (HEIGHT, WIDTH, 3) and next(video).shape == (HEIGHT, WIDTH, 3)
     with pytest.raises(VideoError, match="frame 2 is 64x50") as error:
         next(video)
@@ -217,18 +217,18 @@ def test_frames_that_change_size(tmp_path):
 
 def test_no_frame_from_the_first_asked_on(clip):
     with pytest.raises(VideoError, match="from frame 8 on") as error:
-        video_io.open_video(clip, first_frame=8)
+        videos.open_video(clip, first_frame=8)
     assert_one_line_naming(error, clip)
 
 
 def test_videos_that_cannot_be_written(tmp_path):
     for path, reason in [(tmp_path / "out.mp4", "only WebM"), (tmp_path / "missing" / "out.webm", "cannot be created")]:
         with pytest.raises(VideoError, match=reason) as error:
-            video_io.VideoWriter(path, FPS, (WIDTH, HEIGHT))
+            videos.VideoWriter(path, FPS, (WIDTH, HEIGHT))
         assert "\n" not in str(error.value) and str(path.parent) in str(error.value)
 
 
 def test_the_bundled_clip():
-    with video_io.open_video(REPO / "images" / "box_2s.webm") as video:
+    with videos.open_video(REPO / "images" / "box_2s.webm") as video:
         assert video.size == (192, 144) and video.fps == pytest.approx(29.97, abs=0.01)
         assert sum(1 for _ in video) == 60

@@ -18,10 +18,10 @@ import scipy.io
 from conftest import random_image
 
 import vgg_model
-import weights as weights_module
-from errors import WeightsError
+from neural_style.errors import WeightsError
+from neural_style.files import weights as weights_module
+from neural_style.files.weights import IMAGENET_MEAN_RGB
 from vgg_model import CONV_LAYERS, LAYERS
-from weights import IMAGENET_MEAN_RGB
 
 # --- Writers of the two published layouts -----------------------------------------------------------
 

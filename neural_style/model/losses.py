@@ -13,9 +13,9 @@ blend by a weighted sum of their Gram matrices. Total variation is the sum of sq
 between neighbouring pixels; it smooths away high-frequency speckle.
 """
 
-from guides import guided_style_loss
-from tf_setup import tf
-from tiling import tile_size
+from neural_style.model.guides import guided_style_loss
+from neural_style.model.memory import tile_size
+from neural_style.model.tf_setup import tf
 from vgg_model import layer_stride
 
 ALIGN_PX = 16  # VGG19 halves the resolution four times before conv5_1

@@ -15,11 +15,11 @@ import cv2
 import numpy
 import scipy
 
-from errors import Diverged, RunStopped
-from jobs import Observer
-from tf_setup import tf
+from neural_style.errors import Diverged, RunStopped
+from neural_style.files.videos import VideoWriter
+from neural_style.model.tf_setup import tf
+from neural_style.work.observer import Observer
 from utils import encode_png, side_by_side
-from video_io import VideoWriter
 
 LOSS_COLUMNS = ("frame", "pass", "tile", "size_px", "step", "content", "style", "tv", "total", "step_s")
 

@@ -1,5 +1,5 @@
 """The same runs spread over a Ray cluster (--cluster): each photo's run, and each chunk of a video
-(video_chunks.py), is a Ray task. Only imported with --cluster: without it nothing of Ray is loaded.
+(clip_chunks.py), is a Ray task. Only imported with --cluster: without it nothing of Ray is loaded.
 
 Who writes files: the driver, the process where the command runs. A worker gets everything it needs
 through Ray's object store: the VGG19 weights' arrays (put there once), the bytes of the run's image
@@ -29,16 +29,16 @@ import time
 
 import ray
 
-import runs
-import video_chunks
-from errors import ProgramExit, RunStopped, UserError
-from run_folder import RunFolder
+from neural_style.errors import ProgramExit, RunStopped, UserError
+from neural_style.runs import painting
+from neural_style.runs.folder import RunFolder
+from neural_style.work import clip_chunks
 
 CONNECT_TIMEOUT_S = 10  # to reach the cluster's address
 NO_WORKER_TIMEOUT_S = 60  # how long tasks may wait for a node with the CPUs they ask for
 POLL_S = 0.5  # how often the driver looks at its tasks, and at Ctrl-C
 MAX_RETRIES = 3  # runs of a task again when its worker or node dies
-PROJECT = os.path.dirname(os.path.abspath(__file__))
+PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository
 NOT_SHIPPED = [".venv", ".git", "outputs", "docs", "images", "benchmarks", "tests", "__pycache__", ".*cache*"]
 THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
 
@@ -99,7 +99,7 @@ _networks = {}
 
 def network_for(settings, weights):
     """The worker's VGG19, built once per worker process for the settings' layers and precision."""
-    from jobs import build_network
+    from neural_style.work.passes import build_network
 
     key = (tuple(settings.content_layers), tuple(settings.style_layers), settings.pooling, settings.precision)
     if key not in _networks:
@@ -132,16 +132,16 @@ def paint_run(run, weights):
     network = network_for(run.settings, weights)
     with tempfile.TemporaryDirectory(dir=task_folders()) as output_dir:
         started = time.perf_counter()
-        runs.paint(run, weights, network, output_dir, NoStop())
+        painting.paint(run, weights, network, output_dir, NoStop())
         seconds = time.perf_counter() - started
-        return runs.output_files(os.path.join(output_dir, run.name)), seconds
+        return painting.output_files(os.path.join(output_dir, run.name)), seconds
 
 
 @ray.remote(max_retries=MAX_RETRIES)
 def paint_chunk(settings, chunk, frames, styles, weights):
-    """On a worker: paint one chunk of a video; a video_chunks.ChunkResult."""
+    """On a worker: paint one chunk of a video; a clip_chunks.ChunkResult."""
     print(f"task: painting {chunk.label}", flush=True)
-    return video_chunks.paint_chunk(settings, chunk, frames, styles, network_for(settings, weights))
+    return clip_chunks.paint_chunk(settings, chunk, frames, styles, network_for(settings, weights))
 
 
 class Cluster:
@@ -170,11 +170,11 @@ class Cluster:
         for run in todo:
             if run.video:
                 started = time.perf_counter()
-                path = runs.paint(run, weights, None, output_dir, self.stop, self.paint_chunks)
+                path = painting.paint(run, weights, None, output_dir, self.stop, self.paint_chunks)
                 yield run, path, time.perf_counter() - started
 
     def paint_chunks(self, settings, styles, tasks):
-        """video_chunks.paint_in_chunks's painter: each chunk a task."""
+        """clip_chunks.paint_in_chunks's painter: each chunk a task."""
         styles = ray.put(styles)
         submit = lambda task: paint_chunk.options(num_cpus=self.cpus_per_task).remote(
             settings, task[0], task[1], styles, self.weights

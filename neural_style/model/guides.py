@@ -40,8 +40,8 @@ import cv2
 import numpy as np
 import scipy.ndimage
 
-from errors import ImageError, MaskError
-from tf_setup import tf
+from neural_style.errors import ImageError, MaskError
+from neural_style.model.tf_setup import tf
 from utils import load_image, resize
 from vgg_model import LAYERS
 

@@ -21,13 +21,13 @@ import time
 
 import numpy as np
 
-import jobs
-from errors import RunStopped
-from records import check_finite, loss_row
-from run_folder import load_npz, save_npz
+from neural_style.errors import RunStopped
+from neural_style.files.videos import open_video
+from neural_style.runs.folder import load_npz, save_npz
+from neural_style.runs.recorder import check_finite, loss_row
+from neural_style.work import passes
+from neural_style.work.frames import stylize_video
 from utils import encode_png
-from video import stylize_video
-from video_io import open_video
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +95,7 @@ def chunk_frames(run, chunks):
             kept = {number: frame for number, frame in kept.items() if number > chunk.last - run.settings.chunk_overlap}
 
 
-class ChunkObserver(jobs.Observer):
+class ChunkObserver(passes.Observer):
     """Collects a chunk's pictures and loss rows (frames numbered as in the whole clip); saves nothing
     on the way: a chunk is the unit that is kept, and painted again when it was not finished."""
 

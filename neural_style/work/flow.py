@@ -16,7 +16,7 @@ B, so that A[y, x] ~ B[y + dy, x + dx]. To style frame i from frame i-1, the pap
 import cv2
 import numpy as np
 
-from tf_setup import tf
+from neural_style.model.tf_setup import tf
 
 
 def flow(from_frame, to_frame):

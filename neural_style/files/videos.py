@@ -27,7 +27,7 @@ import cv2  # noqa: E402
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # its warnings only repeat our errors
 import numpy as np  # noqa: E402
 
-from errors import UserError  # noqa: E402
+from neural_style.errors import UserError  # noqa: E402
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov")
 DEFAULT_FPS = 25.0  # for image sequences, which have none, and containers that do not say

@@ -11,16 +11,16 @@ import itertools
 import os
 import time
 
-from errors import Diverged, UserError
-from guides import load_mask
-from jobs import Masks, stylize
-from records import RunRecorder, memory_peak_gib
-from run_folder import INPUT_FILES, RunFolder, run_identity
-from tiling import check_memory, tile_size
+from neural_style.errors import Diverged, UserError
+from neural_style.files.videos import count_frames, is_video_source, open_video
+from neural_style.model.guides import load_mask
+from neural_style.model.memory import check_memory, tile_size
+from neural_style.runs.folder import INPUT_FILES, RunFolder, run_identity
+from neural_style.runs.recorder import RunRecorder, memory_peak_gib
+from neural_style.work.clip_chunks import paint_here, paint_in_chunks
+from neural_style.work.frames import stylize_video
+from neural_style.work.passes import Masks, stylize
 from utils import START_IMAGES, fit_long_side, load_image, read_image_file, resize
-from video import stylize_video
-from video_chunks import paint_here, paint_in_chunks
-from video_io import count_frames, is_video_source, open_video
 
 
 @dataclasses.dataclass

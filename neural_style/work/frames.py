@@ -1,11 +1,11 @@
 """A video painted frame by frame without flicker, after Ruder, Dosovitskiy and Brox, "Artistic style
-transfer for videos" (2016): each frame is a job of the run (jobs.Job.frame).
+transfer for videos" (2016): each frame is a job of the run (passes.Job.frame).
 
 The first frame is made as a still image is, every pass of the coarse-to-fine ladder. Each later frame
 is one pass at full size, of settings.frame_iterations, that starts from the previous frame's picture
 warped by the optical flow where that can be trusted (the frame's usual start image elsewhere) and
 adds the temporal loss, the reliable pixels' squared difference to that warped picture, to its loss
-(video_flow.py). Frames stream through: only the previous one is kept.
+(flow.py). Frames stream through: only the previous one is kept.
 """
 
 import dataclasses
@@ -13,10 +13,9 @@ import functools
 
 import numpy as np
 
-import jobs
 import utils
-import video_flow
-from tf_setup import tf
+from neural_style.model.tf_setup import tf
+from neural_style.work import flow, passes
 
 
 class WithTemporalLoss:
@@ -30,7 +29,7 @@ class WithTemporalLoss:
 
     def __call__(self, image):
         content, style, tv, total = self.loss(image)
-        temporal = video_flow.temporal_loss(image, self.warped_previous, self.reliability)
+        temporal = flow.temporal_loss(image, self.warped_previous, self.reliability)
         return content, style, tv, total + self.temporal_weight * temporal
 
 
@@ -38,25 +37,25 @@ def stylize_video(settings, frames, frame_count, styles, network, observer=None)
     """Paint `frames` (an iterable of float32 RGB 0..255 frames of one size, frame_count of them) in
     the style of `styles` as `settings` say, reporting each finished frame's picture to the observer;
     frames the observer has saved are not painted again. Returns how many frames were done."""
-    observer = observer or jobs.Observer()
+    observer = observer or passes.Observer()
     previous = style = None  # (the previous frame and its picture, at the working size); the style
     done = 0
     for done, frame in enumerate(frames, start=1):
-        content, frame_styles, to_output = jobs.prepare_images(settings, frame, styles, settings.size_px)
+        content, frame_styles, to_output = passes.prepare_images(settings, frame, styles, settings.size_px)
         height, width = content.shape[:2]
         if style is None:  # the first frame's: the paintings' colours matched to one frame keep the style steady
-            style = jobs.PassStyle(settings, network, frame_styles, jobs.Masks(), height, width)
+            style = passes.PassStyle(settings, network, frame_styles, passes.Masks(), height, width)
         picture = observer.saved_frame(done)
         if picture is None:
             if previous is None:
-                picture = jobs.stylize(
+                picture = passes.stylize(
                     settings, frame, styles, network, settings.size_px, observer, frame=done, frames=frame_count
                 )
             else:
-                job = jobs.Job(
+                job = passes.Job(
                     1, 1, settings.size_px, height, width, settings.frame_iterations, frame=done, frames=frame_count
                 )
-                work = jobs.Work(settings, network, style, observer)
+                work = passes.Work(settings, network, style, observer)
                 picture = later_frame(work, job, content, frame_styles[0], to_output, frame, previous)
             # A frame's picture is 8-bit, as it is written, so that a resumed run warps what the
             # uninterrupted one would.
@@ -72,13 +71,13 @@ def later_frame(work, job, content, style, to_output, frame, previous):
     settings = work.settings
     previous_frame, previous_picture = previous
     frame = utils.resize(frame, job.height, job.width)
-    backward = video_flow.flow(frame, previous_frame)
-    reliability = video_flow.reliability(video_flow.flow(previous_frame, frame), backward)
-    warped = video_flow.warp(previous_picture, backward)
+    backward = flow.flow(frame, previous_frame)
+    reliability = flow.reliability(flow.flow(previous_frame, frame), backward)
+    warped = flow.warp(previous_picture, backward)
     if settings.preserve_colors == "luminance":  # the optimizer works on brightness; the colours are the frame's
         warped = utils.luminance(warped)
     usual_start = utils.start_image(settings.init, content, style, settings.noise_ratio, settings.seed)
-    start = video_flow.start_image(warped, reliability, usual_start)
+    start = flow.start_image(warped, reliability, usual_start)
     temporal = functools.partial(
         WithTemporalLoss, warped_previous=warped, reliability=reliability, temporal_weight=settings.temporal_weight
     )

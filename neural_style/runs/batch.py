@@ -15,12 +15,12 @@ import time
 
 import numpy as np
 
-from errors import RunStopped, UserError, write_failed
-from files import write_atomic
-from run_folder import finished_run
-from runs import paint
+from neural_style.errors import RunStopped, UserError, write_failed
+from neural_style.files.disk import write_atomic
+from neural_style.files.videos import VIDEO_EXTENSIONS, is_image_sequence, is_video_source, open_video
+from neural_style.runs.folder import finished_run
+from neural_style.runs.painting import paint
 from utils import encode_png, fit_long_side, load_image, resize, side_by_side
-from video_io import VIDEO_EXTENSIONS, is_image_sequence, is_video_source, open_video
 
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 SHEET_CELL_PX = 160  # height of each picture in the summary sheet

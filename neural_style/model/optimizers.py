@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.optimize
 
-from errors import Diverged
-from tf_setup import tf
+from neural_style.errors import Diverged
+from neural_style.model.tf_setup import tf
 
 ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
 OPTIMIZERS = ("adam", "lbfgs")

@@ -20,8 +20,8 @@ import urllib.request
 
 import numpy as np
 
-from errors import WeightsError
-from files import file_digest, write_atomic
+from neural_style.errors import WeightsError
+from neural_style.files.disk import file_digest, write_atomic
 from vgg_model import CONV_LAYERS, expected_shapes
 
 # ImageNet mean pixel (RGB) that the network was trained with; used when a file does not carry one.

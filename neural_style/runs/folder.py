@@ -20,11 +20,11 @@ import shutil
 
 import numpy as np
 
-from errors import UserError, write_failed
-from files import file_digest, safe_name, write_atomic
-from jobs import frame_folder
+from neural_style.errors import UserError, write_failed
+from neural_style.files.disk import file_digest, safe_name, write_atomic
+from neural_style.files.videos import is_image_sequence, is_video_source, sequence_files
+from neural_style.work.passes import frame_folder
 from utils import load_image
-from video_io import is_image_sequence, is_video_source, sequence_files
 
 # Settings that do not change the picture, so that a run can be resumed or extended with other values.
 NOT_IN_RUN_IDENTITY = (
