@@ -64,7 +64,6 @@ CPUS_PER_TASK = 1  # CPU cores each task on a cluster takes (and its TensorFlow 
 # ----------------------------------------------------------------------------------------------------
 
 from neural_style.errors import ProgramExit, UserError, program_exit  # noqa: E402
-from neural_style.files.videos import is_video_source  # noqa: E402
 from neural_style.files.weights import load_weights  # noqa: E402
 from neural_style.model.guides import GUIDE_MODES  # noqa: E402
 from neural_style.model.memory import MIN_TILE_PX  # noqa: E402
@@ -73,9 +72,8 @@ from neural_style.model.tf_setup import PRECISIONS, resolve_precision  # noqa: E
 from neural_style.runs.batch import expand, paint_here, run_batch  # noqa: E402 (the settings come first)
 from neural_style.runs.painting import paint, prepare  # noqa: E402
 from neural_style.runs.recorder import StopRequest  # noqa: E402
+from neural_style.settings import settings_from  # noqa: E402
 from neural_style.work.passes import build_network  # noqa: E402
-from utils import START_IMAGES  # noqa: E402
-from vgg_model import LAYERS  # noqa: E402
 
 
 def number(kind, low=None, high=None, low_allowed=True):
@@ -189,52 +187,10 @@ def parse_args(argv=None):
             help=f"{described[setting]} (default: {default_text(default)}; {setting})".replace("%", "%%"),
         )
     parser.add_argument("--fresh", action="store_true", help="start a new run folder instead of resuming the last one")
-    settings = parser.parse_args(argv)
     try:
-        check(settings)
+        return settings_from(vars(parser.parse_args(argv)))
     except UserError as error:
         parser.error(str(error))
-    return settings
-
-
-def check(settings):
-    """Settings that are valid one by one but not together; also fills in the derived lists."""
-    contents = settings.content_image
-    settings.content_images = [contents] if isinstance(contents, str) else contents  # batch.expand reads them
-    settings.content_image = settings.content_images[0]
-    settings.content_layers, settings.style_layers = dict(settings.content_layers), dict(settings.style_layers)
-    for name in [*settings.content_layers, *settings.style_layers]:
-        if name not in LAYERS:
-            raise UserError(f"unknown layer {name!r}; choose from {' '.join(LAYERS)}")
-    blend = settings.style_blend or [1.0] * len(settings.style_images)
-    if len(blend) != len(settings.style_images) or max(blend) <= 0:
-        raise UserError(f"--style-blend needs {len(settings.style_images)} weights, not all 0 (one per style image)")
-    blend = [weight / max(blend) for weight in blend]  # first, so that the sum cannot overflow
-    settings.style_blend = [weight / sum(blend) for weight in blend]
-    if len(settings.scales) == 1:  # a count: halve from --size, keeping passes of 16 px or more
-        halvings = range(min(settings.scales[0], 12) - 1, 0, -1)
-        settings.scales = sorted({round(settings.size_px / 2**k) for k in halvings} - set(range(16))) + [
-            settings.size_px
-        ]
-    elif settings.scales[-1] < settings.size_px:
-        settings.scales = [*settings.scales, settings.size_px]
-    if settings.scales != sorted(set(settings.scales)) or settings.scales[-1] != settings.size_px:
-        raise UserError(f"--scales must increase up to --size {settings.size_px}")
-    if len(settings.iterations) == 1:
-        passes = len(settings.scales)
-        settings.iterations = [max(1, settings.iterations[0] // 2 ** (passes - 1 - i)) for i in range(passes)]
-    if len(settings.iterations) != len(settings.scales):
-        raise UserError(f"--iterations needs 1 or {len(settings.scales)} numbers (one per pass)")
-    masks_given = settings.style_masks or settings.style_region_masks
-    for flag, masks in (("--style-masks", settings.style_masks), ("--style-region-masks", settings.style_region_masks)):
-        if masks and len(masks) != len(settings.style_images):
-            raise UserError(f"{flag} needs {len(settings.style_images)} masks, one per style image, not {len(masks)}")
-    if settings.init not in START_IMAGES and not os.path.isfile(settings.init):
-        raise UserError(f"--init {settings.init!r} is neither one of {', '.join(START_IMAGES)} nor an image file")
-    if is_video_source(settings.content_image) and (masks_given or settings.content_mask):
-        raise UserError("--style-masks, --style-region-masks and --content-mask work on photos, not on videos")
-    if settings.chunk_frames and settings.chunk_overlap >= settings.chunk_frames:
-        raise UserError(f"--chunk-overlap must be below --chunk-frames ({settings.chunk_frames})")
 
 
 def main(argv=None):
@@ -249,13 +205,7 @@ def main(argv=None):
 
 def run(settings):
     """Check every input of every run, then paint: one run, a batch run after run, or on a cluster."""
-    plans = [prepare(run_settings) for run_settings in expand(settings)]
-    weights = load_weights(settings.weights_file)
-    precision = resolve_precision(settings.precision)  # the runs' identities and records name what ran
-    weights_digest = weights.digest()  # 80 MB hashed: once for the whole batch
-    for plan in plans:
-        plan.settings.precision = precision
-        plan.identify(weights_digest)
+    plans, weights = plan(settings)
     with StopRequest() as stop:
         if settings.cluster is not None:
             paint_on_cluster(settings, plans, weights, stop)
@@ -264,6 +214,16 @@ def run(settings):
         else:
             painter = paint_here(weights, build_network(plans[0].settings, weights), settings.output_dir, stop)
             run_batch(plans, painter, settings.output_dir, settings.fresh)
+
+
+def plan(settings):
+    """(runs, weights): the runs the settings ask for (one per photo, or per photo and painting), every
+    input read and checked before any work, each in the precision it runs in and named by its inputs."""
+    plans = [prepare(run_settings) for run_settings in expand(settings)]
+    weights = load_weights(settings.weights_file)
+    precision = resolve_precision(settings.precision)  # the runs' identities and records name what ran
+    weights_digest = weights.digest()  # 80 MB hashed: once for the whole batch
+    return [run.identified(precision, weights_digest) for run in plans], weights
 
 
 def paint_on_cluster(settings, plans, weights, stop):

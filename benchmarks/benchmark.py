@@ -16,6 +16,7 @@ benchmarks/README.md for what each number means.
 
 import argparse
 import collections
+import dataclasses
 import functools
 import glob
 import json
@@ -61,7 +62,7 @@ def project_settings(size_px, *flags):
     settings = style_transfer.parse_args(
         ["--content", CONTENT_IMAGE, "--style", STYLE_IMAGE, "--size", str(size_px), *flags]
     )
-    settings.precision = resolve_precision(settings.precision)
+    settings = dataclasses.replace(settings, precision=resolve_precision(settings.precision))
     return settings
 
 

@@ -41,7 +41,7 @@ import style_transfer
 import utils
 from neural_style.files.disk import write_atomic
 from neural_style.files.weights import load_weights
-from neural_style.model.tf_setup import resolve_precision, tf
+from neural_style.model.tf_setup import tf
 from neural_style.runs import (
     batch,
     painting,
@@ -60,11 +60,7 @@ PAINTINGS = ["images/starry_night.jpg", "images/great_wave.png", "images/kandins
 def plans_for(flags, weights):
     """The runs `style_transfer.py FLAGS` makes, checked and named as its run() does."""
     settings = style_transfer.parse_args(flags)
-    plans = [painting.prepare(run_settings) for run_settings in batch.expand(settings)]
-    for plan in plans:
-        plan.settings.precision = resolve_precision(plan.settings.precision)
-        plan.identify(weights.digest())
-    return settings, plans
+    return settings, style_transfer.plan(settings)[0]
 
 
 def on_cluster(cluster, flags, weights, output_dir):

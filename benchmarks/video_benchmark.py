@@ -17,6 +17,7 @@ settings is) and the later ones, in one run.
 """
 
 import argparse
+import dataclasses
 import os
 import platform
 import subprocess
@@ -68,7 +69,7 @@ def clip_settings(clip, first_frame, frame_count, size_px, *flags):
         ["--content", clip, "--first-frame", str(first_frame), "--frames", str(frame_count), "--size", str(size_px)]
         + list(flags)
     )
-    settings.precision = resolve_precision(settings.precision)
+    settings = dataclasses.replace(settings, precision=resolve_precision(settings.precision))
     return settings
 
 

@@ -2,7 +2,7 @@
 that skips finished runs) and a clip in chunks (cut, cross-faded, resumed by chunk). The same on a
 Ray cluster: test_cluster.py."""
 
-import argparse
+import dataclasses
 import glob
 import os
 import signal
@@ -17,6 +17,7 @@ from conftest import REPO, wait_for
 import style_transfer
 from neural_style.errors import UserError
 from neural_style.runs.batch import content_paths, expand
+from neural_style.settings import Settings
 from neural_style.work import clip_chunks
 from neural_style.work.clip_chunks import Chunk
 
@@ -47,13 +48,13 @@ def test_each_style_makes_every_photo_and_painting_pair_a_run():
     settings = style_transfer.parse_args(["--content", "p.jpg", "q.jpg", "--style", "a.jpg", "b.jpg"])
     blends = expand(settings)
     assert [(s.content_image, s.style_images, s.style_blend) for s in blends] == [
-        ("p.jpg", ["a.jpg", "b.jpg"], [0.5, 0.5]),
-        ("q.jpg", ["a.jpg", "b.jpg"], [0.5, 0.5]),
+        ("p.jpg", ("a.jpg", "b.jpg"), (0.5, 0.5)),
+        ("q.jpg", ("a.jpg", "b.jpg"), (0.5, 0.5)),
     ]
-    settings.each_style = True
+    settings = dataclasses.replace(settings, each_style=True)
     pairs = [(s.content_image, s.style_images, s.style_blend) for s in expand(settings)]
-    assert pairs == [(p, [a], [1.0]) for p in ("p.jpg", "q.jpg") for a in ("a.jpg", "b.jpg")]
-    assert all(isinstance(s, argparse.Namespace) and s is not settings for s in expand(settings))
+    assert pairs == [(p, (a,), (1.0,)) for p in ("p.jpg", "q.jpg") for a in ("a.jpg", "b.jpg")]
+    assert all(isinstance(s, Settings) and s is not settings for s in expand(settings))
     masked = style_transfer.parse_args(["--content", "p.jpg", "q.jpg", "--content-mask", "m.png"])
     with pytest.raises(UserError, match="masks belong to one photo"):
         expand(masked)

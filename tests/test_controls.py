@@ -84,15 +84,15 @@ def test_start_image_from_a_file(tmp_path):
 )
 def test_scales_and_iterations(flags, scales, iterations):
     settings = style_transfer.parse_args(flags)
-    assert settings.scales == scales and settings.iterations == iterations
+    assert settings.scales == tuple(scales) and settings.iterations == tuple(iterations)
 
 
 def test_style_blend_is_normalized():
     settings = style_transfer.parse_args(["--style", "a.jpg", "b.jpg", "--style-blend", "3", "1"])
-    assert settings.style_blend == [0.75, 0.25]
-    assert style_transfer.parse_args(["--style", "a.jpg", "b.jpg"]).style_blend == [0.5, 0.5]
+    assert settings.style_blend == (0.75, 0.25)
+    assert style_transfer.parse_args(["--style", "a.jpg", "b.jpg"]).style_blend == (0.5, 0.5)
     huge = style_transfer.parse_args(["--style", "a.jpg", "b.jpg", "--style-blend", "1e308", "1e308"])
-    assert huge.style_blend == [0.5, 0.5]  # not 0, 0 from a sum that overflowed
+    assert huge.style_blend == (0.5, 0.5)  # not 0, 0 from a sum that overflowed
 
 
 # --- Losses and optimizers ------------------------------------------------------------------------------

@@ -11,14 +11,8 @@ import pytest
 
 import vgg_model
 from neural_style.errors import MaskError
-from neural_style.model.guides import (
-    guided_gram_matrix,
-    guided_style_loss,
-    guided_style_targets,
-    layer_guides,
-    load_mask,
-)
-from neural_style.model.losses import gram_matrix
+from neural_style.model.guides import layer_guides, load_mask
+from neural_style.model.losses import gram_matrix, painting_grams, style_loss
 from neural_style.model.tf_setup import tf
 
 
@@ -44,13 +38,29 @@ def test_guided_gram_matrix_matches_numpy():
     rng = np.random.default_rng(1)
     features = rng.uniform(0, 3, (1, 7, 9, 5)).astype(np.float32)
     guide = rng.uniform(0, 1, (7, 9)).astype(np.float32)
-    got = guided_gram_matrix(tf.constant(features), guide).numpy()
+    got = gram_matrix(tf.constant(features), guide).numpy()
     np.testing.assert_allclose(got, numpy_guided_gram(features, guide), rtol=1e-5)
+
+
+def test_guided_gram_matrix_gradient_matches_numpy():
+    rng = np.random.default_rng(11)
+    features = rng.uniform(0, 3, (1, 5, 6, 4)).astype(np.float32)
+    guide = rng.uniform(0, 1, (5, 6)).astype(np.float32)
+    upstream = rng.uniform(-1, 1, (4, 4)).astype(np.float32)
+    tensor = tf.constant(features)
+    with tf.GradientTape() as tape:
+        tape.watch(tensor)
+        weighted = tf.reduce_sum(gram_matrix(tensor, guide) * upstream)
+    got = tape.gradient(weighted, tensor).numpy()
+    g = guide.reshape(-1, 1).astype(np.float64)  # d/dF sum(U * (F g)^T (F g) / sum(g^2))
+    flat = features.reshape(-1, 4).astype(np.float64) * g
+    expected = g * (flat @ (upstream + upstream.T)) / np.sum(g**2)
+    np.testing.assert_allclose(got, expected.reshape(features.shape), rtol=1e-5, atol=1e-6)
 
 
 def test_a_guide_of_ones_gives_exactly_the_unguided_gram_matrix():
     features = np.random.default_rng(2).uniform(0, 3, (1, 6, 11, 4)).astype(np.float32)
-    got = guided_gram_matrix(tf.constant(features), np.ones((6, 11), np.float32)).numpy()
+    got = gram_matrix(tf.constant(features), np.ones((6, 11), np.float32)).numpy()
     flat = features.reshape(-1, 4).astype(np.float64)
     np.testing.assert_allclose(got, flat.T @ flat / flat.shape[0], rtol=1e-6)
     np.testing.assert_array_equal(got, gram_matrix(tf.constant(features)).numpy())
@@ -119,12 +129,12 @@ def test_half_and_half_guides_hold_half_the_mass_on_every_layer():
 def test_guided_style_targets_of_a_whole_painting_are_its_gram_matrices(network):
     painting = np.random.default_rng(4).uniform(0, 255, (32, 40, 3)).astype(np.float32)
     features = network(tf.constant(painting[None]))
-    whole = guided_style_targets(network, painting, ["conv1_1", "conv3_1", "conv5_1"])
+    whole = painting_grams(network, painting, ["conv1_1", "conv3_1", "conv5_1"])
     for name, target in whole.items():
         np.testing.assert_array_equal(target.numpy(), gram_matrix(features[name]).numpy())
     left = np.zeros((32, 40), np.float32)
     left[:, :20] = 1
-    region = guided_style_targets(network, painting, ["conv1_1", "conv5_1"], left)
+    region = painting_grams(network, painting, ["conv1_1", "conv5_1"], left)
     assert list(region) == ["conv1_1"]  # no conv5_1 neuron sees only half of a 40 px painting
     expected = numpy_guided_gram(features["conv1_1"].numpy(), layer_guides(left, ["conv1_1"])["conv1_1"])
     np.testing.assert_allclose(region["conv1_1"].numpy(), expected, rtol=1e-5)
@@ -152,7 +162,7 @@ def test_guided_style_loss_matches_numpy_and_is_the_plain_style_loss_for_one_who
         for name in style_layers
         if g[name].any()
     )
-    got = guided_style_loss(tensors, guides, targets_f32, style_layers, region_weights=[0.25, 0.75])
+    got = style_loss(tensors, list(zip(guides, targets_f32, [0.25, 0.75])), style_layers)
     np.testing.assert_allclose(float(got), expected, rtol=1e-5)
 
     def plain_term(name, weight):  # the unguided loss of losses.py: F^T F / M against the target
@@ -160,7 +170,9 @@ def test_guided_style_loss_matches_numpy_and_is_the_plain_style_loss_for_one_who
         return weight * np.sum((flat.T @ flat / flat.shape[0] - targets[0][name]) ** 2) / (4 * flat.shape[1] ** 2)
 
     whole = [layer_guides(np.ones((8, 12), np.float32), list(style_layers))]
-    got = guided_style_loss(tensors, whole, targets_f32[:1], style_layers)
+    got = style_loss(tensors, [(whole[0], targets_f32[0], 1.0)], style_layers)
+    np.testing.assert_allclose(float(got), sum(plain_term(*item) for item in style_layers.items()), rtol=1e-5)
+    got = style_loss(tensors, [(None, targets_f32[0], 1.0)], style_layers)  # no guide: the same
     np.testing.assert_allclose(float(got), sum(plain_term(*item) for item in style_layers.items()), rtol=1e-5)
 
 

@@ -1,7 +1,7 @@
 """Spatial control in a run: masks that change nothing when they cover everything, regions that take
 their own painting's style, a content mask that keeps the photo outside it."""
 
-import argparse
+import dataclasses
 
 import cv2
 import numpy as np
@@ -9,7 +9,8 @@ import pytest
 from conftest import CONTENT_LAYERS, STYLE_LAYERS, loss_values, random_image, run_cli
 
 import style_transfer
-from neural_style.model.guides import guided_gram_matrix, layer_guides
+from neural_style.model.guides import layer_guides
+from neural_style.model.losses import gram_matrix
 from neural_style.work import passes
 from utils import load_image
 
@@ -25,7 +26,7 @@ def network(vgg_weights):
 
 def settings(*flags):
     parsed = style_transfer.parse_args(["--size", str(SIZE), "--scales", "1", *flags])
-    return argparse.Namespace(**dict(vars(parsed), precision="float32"))
+    return dataclasses.replace(parsed, precision="float32")
 
 
 def stripes(vertical, colour):
@@ -54,7 +55,7 @@ def region_gram(network, image, mask, layer):
     from neural_style.model.tf_setup import tf
 
     features = network(tf.constant(image[None]))[layer]
-    return guided_gram_matrix(features, layer_guides(mask, [layer], "simple")[layer]).numpy()
+    return gram_matrix(features, layer_guides(mask, [layer], "simple")[layer]).numpy()
 
 
 def test_complementary_masks_put_each_paintings_style_in_its_region(network):

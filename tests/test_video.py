@@ -33,8 +33,8 @@ def frame_pngs(folder):
 
 
 def two_frames_and_settings(size_px=64):
-    settings = style_transfer.parse_args(["--content", str(CLIP), "--size", str(size_px), "--iterations", "30"])
-    settings.precision = "float32"
+    flags = ["--content", str(CLIP), "--size", str(size_px), "--iterations", "30", "--precision", "float32"]
+    settings = style_transfer.parse_args(flags)
     with videos.open_video(CLIP, first_frame=20, frame_count=2, every=3) as clip:  # the box moves between them
         frames = list(clip)
     return settings, frames

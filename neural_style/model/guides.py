@@ -9,7 +9,7 @@ that layer's feature map F_l (M_l positions x N_l channels); the region's style 
 
 and the style loss is sum over regions r and style layers l of v_r w_l sum (G_l^r(x) - A_l^r)^2 / (4 N_l^2),
 A_l^r being the guided Gram matrix of region r's painting over its own region (or its whole), and v_r
-the region's weight: 1/R for R regions, as in the paper's code.
+the region's weight (losses.gram_matrix and losses.style_loss: the unguided case is a guide of ones).
 
 Normalisation, as in the paper's code: it divides each guide by sqrt(sum(g^2) / M) and the Gram matrix by
 M, which is dividing by sum(g^2). So a small region gets the same style strength as a large one, and a
@@ -41,7 +41,6 @@ import numpy as np
 import scipy.ndimage
 
 from neural_style.errors import ImageError, MaskError
-from neural_style.model.tf_setup import tf
 from utils import load_image, resize
 from vgg_model import LAYERS
 
@@ -110,40 +109,3 @@ def soften_edge(mask, sigma_share=0.005):
     pixel), so that what is kept and what is painted meet without a seam."""
     sigma_px = max(1.0, sigma_share * max(mask.shape))
     return np.clip(cv2.GaussianBlur(np.asarray(mask, np.float32), (0, 0), sigma_px), 0, 1)
-
-
-def guided_gram_matrix(features, guide):
-    """(F * g)^T (F * g) / sum(g^2) for a (1, height, width, N) feature map and a (height, width) guide."""
-    weights = tf.reshape(tf.cast(guide, tf.float32), (-1, 1))
-    flat = tf.reshape(tf.cast(features, tf.float32), (-1, features.shape[-1])) * weights
-    return tf.matmul(flat, flat, transpose_a=True) / tf.reduce_sum(tf.square(weights))
-
-
-def guided_style_targets(network, painting, layers, mask=None, mode="inside", grow_positions=0):
-    """{layer: A_l}: the guided Gram matrices of a (height, width, 3) painting over the region of `mask`
-    (at the painting's size), or over all of it. Layers where the region's guide is empty are left out."""
-    features = network(tf.constant(painting[None]))
-    region = np.ones(painting.shape[:2], np.float32) if mask is None else mask
-    guides = layer_guides(region, layers, mode, grow_positions)
-    return {name: guided_gram_matrix(features[name], guide) for name, guide in guides.items() if guide.any()}
-
-
-def guided_style_loss(features, region_guides, region_targets, style_layers, region_weights=None):
-    """sum over regions r and layers l of v_r w_l sum (G_l^r - A_l^r)^2 / (4 N_l^2).
-
-    features: {layer: (1, h, w, N)} of the image; region_guides[r]: layer_guides of region r on the
-    image; region_targets[r]: guided_style_targets of its painting; style_layers: {layer: w_l};
-    region_weights: v_r, 1/R each by default. Terms with an empty guide or without a target are left out.
-    """
-    if region_weights is None:
-        region_weights = [1.0 / len(region_guides)] * len(region_guides)
-    terms = [
-        region_weight
-        * weight
-        / (4.0 * features[name].shape[-1] ** 2)
-        * tf.reduce_sum(tf.square(guided_gram_matrix(features[name], guides[name]) - targets[name]))
-        for region_weight, guides, targets in zip(region_weights, region_guides, region_targets)
-        for name, weight in style_layers.items()
-        if name in targets and guides[name].any()
-    ]
-    return tf.add_n(terms) if terms else tf.constant(0.0)

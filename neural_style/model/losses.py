@@ -13,7 +13,7 @@ blend by a weighted sum of their Gram matrices. Total variation is the sum of sq
 between neighbouring pixels; it smooths away high-frequency speckle.
 """
 
-from neural_style.model.guides import guided_style_loss
+from neural_style.model.guides import layer_guides
 from neural_style.model.memory import tile_size
 from neural_style.model.tf_setup import tf
 from vgg_model import layer_stride
@@ -21,22 +21,36 @@ from vgg_model import layer_stride
 ALIGN_PX = 16  # VGG19 halves the resolution four times before conv5_1
 
 
-@tf.custom_gradient
-def gram_matrix(features):
-    """F^T F / M for a (1, height, width, N) feature map, F being its (M = height*width) x N reshape,
-    summed in float32 whatever the network's precision.
+def gram_matrix(features, guide=None):
+    """The guided Gram matrix (F g)^T (F g) / sum(g^2) of a (1, height, width, N) feature map, F being
+    its (M = height*width) x N reshape and g a (height, width) guide (guides.py); without a guide, a
+    guide of ones: F^T F / M. Summed in float32 whatever the network's precision.
 
-    Its gradient F (dG + dG^T) / M is one matmul instead of autodiff's two, and it is taken in the
-    features' own precision: the gradient goes on into the network in that precision anyway."""
-    flat = tf.reshape(features, (-1, features.shape[-1]))
-    exact = tf.cast(flat, tf.float32)
-    positions = tf.cast(tf.shape(flat)[0], tf.float32)
+    Its gradient g (F g) (dG + dG^T) / sum(g^2) is one matmul instead of autodiff's two; without a
+    guide it is taken in the features' own precision: the gradient goes on into the network in that
+    precision anyway."""
+    weights = None if guide is None else tf.reshape(tf.cast(guide, tf.float32), (-1, 1))
 
-    def gradient(upstream):
-        symmetric = tf.cast((upstream + tf.transpose(upstream)) / positions, features.dtype)
-        return tf.reshape(tf.matmul(flat, symmetric), tf.shape(features))
+    @tf.custom_gradient
+    def gram(features):
+        flat = tf.reshape(features, (-1, features.shape[-1]))
+        exact = tf.cast(flat, tf.float32)
+        if weights is None:
+            norm = tf.cast(tf.shape(flat)[0], tf.float32)
+        else:
+            exact, norm = exact * weights, tf.reduce_sum(tf.square(weights))
 
-    return tf.matmul(exact, exact, transpose_a=True) / positions, gradient
+        def gradient(upstream):
+            symmetric = (upstream + tf.transpose(upstream)) / norm
+            if weights is None:
+                flat_gradient = tf.matmul(flat, tf.cast(symmetric, features.dtype))
+            else:
+                flat_gradient = tf.cast(weights * tf.matmul(exact, symmetric), features.dtype)
+            return tf.reshape(flat_gradient, tf.shape(features))
+
+        return tf.matmul(exact, exact, transpose_a=True) / norm, gradient
+
+    return gram(features)
 
 
 @tf.custom_gradient
@@ -62,8 +76,19 @@ def total_variation(image):
 def style_targets(network, styles, style_blend, style_layers):
     """The blended Gram matrices {layer: G / M} of the paintings, each computed whole where memory
     allows, else in the largest tiles that fit, so that a painting as large as a poster fits too."""
-    grams = [tiled_gram_matrices(network, style, list(style_layers), tile_size(*style.shape[:2])) for style in styles]
+    grams = [painting_grams(network, style, list(style_layers)) for style in styles]
     return {name: tf.add_n([blend * gram[name] for blend, gram in zip(style_blend, grams)]) for name in style_layers}
+
+
+def painting_grams(network, painting, layers, mask=None, mode="inside", grow_positions=0):
+    """{layer: A_l}: the Gram matrices of a (height, width, 3) painting, over the region of `mask` (at
+    the painting's size; guides.layer_guides says how it reaches each layer) or over all of it, in
+    tiles where it is too large to compute whole. Layers where the region's guide is empty are left out."""
+    if mask is None:
+        return tiled_gram_matrices(network, painting, layers, tile_size(*painting.shape[:2]))
+    features = network(tf.constant(painting[None]))
+    guides = layer_guides(mask, layers, mode, grow_positions)
+    return {name: gram_matrix(features[name], guide) for name, guide in guides.items() if guide.any()}
 
 
 def tiled_gram_matrices(network, image, layers, tile_px, margin_px=64):
@@ -74,11 +99,11 @@ def tiled_gram_matrices(network, image, layers, tile_px, margin_px=64):
     end on multiples of 16 pixels, where the positions of every layer down to conv5_1 line up.
     """
     height, width = image.shape[:2]
+    if max(height, width) <= tile_px:
+        features = network(tf.constant(image[None]))
+        return {name: gram_matrix(features[name]) for name in layers}
     margin_px = -(-margin_px // ALIGN_PX) * ALIGN_PX
-    if max(height, width) <= tile_px:  # one tile: exactly the whole image's Gram matrices
-        core_px = max(height, width)
-    else:
-        core_px = max(ALIGN_PX, (tile_px - 2 * margin_px) // ALIGN_PX * ALIGN_PX)
+    core_px = max(ALIGN_PX, (tile_px - 2 * margin_px) // ALIGN_PX * ALIGN_PX)
     sums = {name: 0.0 for name in layers}
     for core_top in range(0, height, core_px):
         for core_left in range(0, width, core_px):
@@ -93,8 +118,7 @@ def tiled_gram_matrices(network, image, layers, tile_px, margin_px=64):
                     (core_top - top) // stride : -(-(core_bottom - top) // stride),
                     (core_left - left) // stride : -(-(core_right - left) // stride),
                 ]
-                flat = tf.reshape(tf.cast(core, tf.float32), (-1, core.shape[-1]))
-                sums[name] += tf.matmul(flat, flat, transpose_a=True)
+                sums[name] += gram_matrix(core[None]) * float(core.shape[0] * core.shape[1])
     return {name: sums[name] / float(feature_positions(height, width, layer_stride(name))) for name in layers}
 
 
@@ -103,10 +127,32 @@ def feature_positions(height, width, stride):
     return -(-height // stride) * -(-width // stride)
 
 
+def style_loss(features, regions, style_layers):
+    """sum over regions r and style layers l of v_r w_l sum (G_l^r - A_l^r)^2 / (4 N_l^2).
+
+    features: {layer: (1, h, w, N)} of the image; regions: [(guides, targets, v_r)], guides being
+    guides.layer_guides of the region on the image (None: the whole image) and targets painting_grams
+    of its painting; style_layers: {layer: w_l}. Terms with an empty guide or without a target are
+    left out (as the paper's code does)."""
+    terms = []
+    for guides, targets, region_weight in regions:
+        for name, weight in style_layers.items():
+            guide = None if guides is None else guides[name]
+            if name in targets and (guide is None or guide.any()):
+                difference = gram_matrix(features[name], guide) - targets[name]
+                terms.append(
+                    region_weight
+                    * weight
+                    * tf.reduce_sum(tf.square(difference))
+                    / (4.0 * features[name].shape[-1] ** 2)
+                )
+    return tf.add_n(terms) if terms else tf.constant(0.0)
+
+
 class StyleTransferLoss:
-    """The total loss of an image against one photo's content and the paintings' style targets; or,
-    given `regions` [(guides, targets, weight)] (spatial control, guides.py), the style of each region
-    against its own targets."""
+    """The total loss of an image against one photo's content and the paintings' style targets over
+    the whole image; or, given `regions` [(guides, targets, weight)] (spatial control, guides.py),
+    the style of each region against its own targets."""
 
     def __init__(
         self,
@@ -125,7 +171,8 @@ class StyleTransferLoss:
         self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
         content_features = network(tf.constant(content[None]))
         self.content_targets = {name: tf.cast(content_features[name], tf.float32) for name in self.content_layers}
-        self.style_targets, self.regions = style_targets, regions
+        self.style_targets = style_targets
+        self.regions = regions or [(None, style_targets, 1.0)]
 
     def __call__(self, image):
         """(content, style, total variation, total) for a (1, height, width, 3) image."""
@@ -138,18 +185,7 @@ class StyleTransferLoss:
                 for name, weight in self.content_layers.items()
             ]
         )
-        if self.regions is None:
-            style = tf.add_n(
-                [
-                    weight
-                    * tf.reduce_sum(tf.square(gram_matrix(features[name]) - self.style_targets[name]))
-                    / (4.0 * features[name].shape[-1] ** 2)
-                    for name, weight in self.style_layers.items()
-                ]
-            )
-        else:
-            guides, targets, weights = zip(*self.regions)
-            style = guided_style_loss(features, guides, targets, self.style_layers, weights)
+        style = style_loss(features, self.regions, self.style_layers)
         tv = total_variation(image)
         total = self.content_weight * content + self.style_weight * style + self.tv_weight * tv
         return content, style, tv, total

@@ -5,8 +5,8 @@ same command for that one photo and painting would make, so a finished pair is n
 left over the whole batch; at the end a summary: a sheet of every result and a table of the runs.
 """
 
-import argparse
 import csv
+import dataclasses
 import glob
 import hashlib
 import io
@@ -55,14 +55,14 @@ def expand(settings):
     or with --each-style one per photo and painting."""
     photos = content_paths(settings.content_images)
     if settings.each_style:
-        style_sets = [([path], [1.0]) for path in settings.style_images]
+        style_sets = [((path,), (1.0,)) for path in settings.style_images]
     else:
         style_sets = [(settings.style_images, settings.style_blend)]
     masks = settings.style_masks or settings.style_region_masks or settings.content_mask
     if masks and len(photos) * len(style_sets) > 1:
         raise UserError("masks belong to one photo and its paintings: give one --content and no --each-style")
     return [
-        argparse.Namespace(**dict(vars(settings), content_image=photo, style_images=styles, style_blend=blend))
+        dataclasses.replace(settings, content_image=photo, style_images=styles, style_blend=blend)
         for photo in photos
         for styles, blend in style_sets
     ]

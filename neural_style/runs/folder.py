@@ -69,7 +69,7 @@ def run_identity(settings, weights_digest):
         left_out += VIDEO_SETTINGS
     if not (is_video_source(settings.content_image) and settings.chunk_frames):
         left_out += CHUNK_SETTINGS
-    identity = {k: v for k, v in vars(settings).items() if k not in left_out}
+    identity = {k: v for k, v in settings.as_dict().items() if k not in left_out}
     identity["inputs_sha256"] = {
         "content": content_digest(settings.content_image),
         "styles": [file_digest(path) for path in settings.style_images],

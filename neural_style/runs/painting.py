@@ -17,27 +17,30 @@ from neural_style.model.guides import load_mask
 from neural_style.model.memory import check_memory, tile_size
 from neural_style.runs.folder import INPUT_FILES, RunFolder, run_identity
 from neural_style.runs.recorder import RunRecorder, memory_peak_gib
+from neural_style.settings import Settings
 from neural_style.work.clip_chunks import paint_here, paint_in_chunks
 from neural_style.work.frames import stylize_video
 from neural_style.work.passes import Masks, stylize
 from utils import START_IMAGES, fit_long_side, load_image, read_image_file, resize
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Run:
     """A run whose inputs were read and checked: its settings (content_image one photo or video),
     its folder's name and identity, the tile size it was planned with, and for a video its frames."""
 
-    settings: object
+    settings: Settings
     tile: int
     frame_count: int = 0  # a video's frames; 0 for a photo
-    name: str = None  # the run folder's name and the identity it stands for, by identify()
+    name: str = None  # the run folder's name and the identity it stands for, by identified()
     identity: dict = None
     files: dict = dataclasses.field(default_factory=dict)  # {path: bytes} of the image files, if shipped
 
-    def identify(self, weights_digest):
-        """Name the run's folder, once the weights (and the precision in the settings) are known."""
-        self.name, self.identity = run_identity(self.settings, weights_digest)
+    def identified(self, precision, weights_digest):
+        """The run in the precision it runs in (not "auto") and named, once the weights are known."""
+        settings = dataclasses.replace(self.settings, precision=precision)
+        name, identity = run_identity(settings, weights_digest)
+        return dataclasses.replace(self, settings=settings, name=name, identity=identity)
 
     @property
     def video(self):
@@ -119,7 +122,8 @@ def paint(run, weights, network, output_dir, stop, paint_chunks=None):
     settings = run.settings
     with RunFolder.open(output_dir, run.name, settings.fresh) as folder:
         print(f"run folder: {folder.path}")
-        tile = plan_resumed_run(settings, folder.read_record(), run.tile)
+        settings, tile = plan_resumed_run(settings, folder.read_record(), run.tile)
+        run = dataclasses.replace(run, settings=settings)
         inputs = {name: getattr(settings, name) for name in INPUT_FILES}
         recorder = RunRecorder(folder, settings, dict(inputs, **run.identity), stop)
         record = {"weights_source": weights.source, "weights_sha256": weights.sha256, "tile_px": tile}
@@ -160,11 +164,11 @@ def paint_video(run, styles, network, recorder, paint_chunks, stop):
 
 def plan_resumed_run(settings, record, tile):
     """A resumed run keeps the tiles it was cut into and its earlier passes' iterations: a larger
-    --iterations extends its last pass. Returns the tile size."""
+    --iterations extends its last pass. Returns (the settings it goes on with, the tile size)."""
     if not record or "iterations" not in record:
-        return tile
+        return settings, tile
     asked = settings.iterations
-    settings.iterations = [*record["iterations"][:-1], asked[-1]]
+    settings = dataclasses.replace(settings, iterations=(*record["iterations"][:-1], asked[-1]))
     if settings.iterations != asked:
         print(
             f"resuming: the passes before the last keep their {' '.join(map(str, record['iterations'][:-1]))} "
@@ -172,7 +176,7 @@ def plan_resumed_run(settings, record, tile):
         )
     if record["tile_px"] != tile:
         print(f"resuming with the run's own tiles of {record['tile_px']} px")
-    return record["tile_px"]
+    return settings, record["tile_px"]
 
 
 def output_files(folder_path):

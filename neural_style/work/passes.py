@@ -10,9 +10,8 @@ import functools
 import numpy as np
 
 import utils
-from neural_style.model.guides import guided_style_targets, layer_guides, soften_edge
-from neural_style.model.losses import StyleTransferLoss, style_targets, tiled_gram_matrices
-from neural_style.model.memory import tile_size
+from neural_style.model.guides import layer_guides, soften_edge
+from neural_style.model.losses import StyleTransferLoss, painting_grams, style_targets
 from neural_style.model.optimizers import ImageOptimizer
 from neural_style.model.tf_setup import resolve_precision
 from neural_style.work.observer import Observer
@@ -166,14 +165,16 @@ class PassStyle:
     def painting_targets(self):
         """Each painting's Gram matrices, over the region its mask picks out where it has one."""
         painting_masks = self.masks.paintings or [None] * len(self.paintings)
-        targets = []
-        for painting, mask in zip(self.paintings, painting_masks):
-            if mask is None:
-                targets.append(tiled_gram_matrices(self.network, painting, self.layers, tile_size(*painting.shape[:2])))
-            else:
-                mask = utils.resize(mask, *painting.shape[:2])
-                targets.append(guided_style_targets(self.network, painting, self.layers, mask, self.masks.mode))
-        return targets
+        return [
+            painting_grams(
+                self.network,
+                painting,
+                self.layers,
+                None if mask is None else utils.resize(mask, *painting.shape[:2]),
+                self.masks.mode,
+            )
+            for painting, mask in zip(self.paintings, painting_masks)
+        ]
 
     @property
     def layers(self):
