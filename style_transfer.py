@@ -69,9 +69,9 @@ from neural_style.model.guides import GUIDE_MODES  # noqa: E402
 from neural_style.model.memory import MIN_TILE_PX  # noqa: E402
 from neural_style.model.optimizers import OPTIMIZERS  # noqa: E402
 from neural_style.model.tf_setup import PRECISIONS, resolve_precision  # noqa: E402
-from neural_style.runs.batch import expand, paint_here, run_batch  # noqa: E402 (the settings come first)
+from neural_style.runs.batch import expand, paint_runs_here, run_batch  # noqa: E402 (the settings come first)
 from neural_style.runs.painting import paint, prepare  # noqa: E402
-from neural_style.runs.recorder import StopRequest  # noqa: E402
+from neural_style.runs.stop import StopRequest  # noqa: E402
 from neural_style.settings import settings_from  # noqa: E402
 from neural_style.work.passes import build_network  # noqa: E402
 
@@ -212,7 +212,7 @@ def run(settings):
         elif len(plans) == 1:
             paint(plans[0], weights, build_network(plans[0].settings, weights), settings.output_dir, stop)
         else:
-            painter = paint_here(weights, build_network(plans[0].settings, weights), settings.output_dir, stop)
+            painter = paint_runs_here(weights, build_network(plans[0].settings, weights), settings.output_dir, stop)
             run_batch(plans, painter, settings.output_dir, settings.fresh)
 
 

@@ -1,5 +1,5 @@
 """VGG19, the network of the style transfer: its layers (names, shapes, strides) and the frozen
-network built from its weights (weights.py finds and reads those)."""
+network built from its weights (neural_style/files/weights.py finds and reads those)."""
 
 from neural_style.model.tf_setup import cpu_flags, onednn_enabled, tf
 
@@ -36,7 +36,7 @@ class VGG19:
     Built only up to the deepest layer asked for. Feature maps are taken after the ReLU, as in
     Gatys et al., so `conv4_2` names the rectified response of that convolution. The network runs
     in `precision` (float32 or bfloat16) from its input to its features, which it hands back in that
-    precision: the losses sum them in float32 (losses.py).
+    precision: the losses sum them in float32 (neural_style/model/losses.py).
 
     Each convolution carries its own gradient, with respect to its input only: the weights are
     constants, so the filter gradients that autodiff would also build are never wanted. The input

@@ -41,6 +41,7 @@ from neural_style.model.losses import style_targets
 from neural_style.model.memory import peak_memory_bytes, tile_size
 from neural_style.model.tf_setup import cpu_flags, onednn_enabled, resolve_precision, tf
 from neural_style.work import passes
+from neural_style.work.observer import Observer
 from utils import fit_long_side, load_image, start_image
 
 CONTENT_IMAGE = os.path.join(REPO, "images", "cincinnati_bridge.jpg")
@@ -347,7 +348,7 @@ class _BudgetSpent(Exception):
     """How a TimeToQuality observer ends its run when the time budget is spent."""
 
 
-class ReferenceObserver(passes.Observer):
+class ReferenceObserver(Observer):
     """Keeps the reference run's last loss, its wall time since the observer was made, and its job and
     optimizer (whose loss, float32 against float32 targets, is the judge of every setting)."""
 
@@ -363,7 +364,7 @@ class ReferenceObserver(passes.Observer):
         )
 
 
-class TimeToQuality(passes.Observer):
+class TimeToQuality(Observer):
     """Watches a run's full-size pass: when its loss, judged by `judge` (the clock paused), first
     reached target_loss, and the judged loss when budget_s of wall time since the observer was made
     are spent, at which point it ends the run. Earlier passes run as they would."""

@@ -11,12 +11,12 @@
    out, Ray's scheduling, a worker's start (its TensorFlow import and VGG19 build), sending the run's
    files back and the driver writing them. Measured on a batch of tiny runs (where it is nearly all
    overhead) and on a batch at 384 px. The same 384 px batch is also painted on this machine alone
-   (batch.paint_here: one run at a time, TensorFlow on both cores), the per-pair time of the speed-up
+   (batch.paint_runs_here: one run at a time, TensorFlow on both cores), the per-pair time of the speed-up
    estimate.
 2. Flicker across a chunk boundary. box.mp4 from frame 120 at 128 px is painted (a) every frame on its
    own as a still image, (b) in video mode in one chain, (c) in chunks as --chunk-frames paints it
-   (video_chunks: each chunk a video of its own, the overlap cross-faded). Flicker is the video
-   benchmark's (video_flow.temporal_error, benchmarks/video_benchmark.py): per transition from one frame
+   (clip_chunks: each chunk a video of its own, the overlap cross-faded). Flicker is the video
+   benchmark's (flow.temporal_error, benchmarks/video_benchmark.py): per transition from one frame
    to the next; the boundary transitions are those into, inside and out of an overlap, where two chunks
    meet; the others are inside one chunk.
 """
@@ -46,7 +46,7 @@ from neural_style.runs import (
     batch,
     painting,
 )
-from neural_style.runs.recorder import StopRequest
+from neural_style.runs.stop import StopRequest
 from neural_style.work import (
     clip_chunks,
     passes,
@@ -89,7 +89,7 @@ def here(flags, weights, output_dir):
     settings, plans = plans_for([*flags, "--output-dir", output_dir], weights)
     network = passes.build_network(plans[0].settings, weights)
     with StopRequest() as stop:
-        return [seconds for _, _, seconds in batch.paint_here(weights, network, output_dir, stop)(plans)]
+        return [seconds for _, _, seconds in batch.paint_runs_here(weights, network, output_dir, stop)(plans)]
 
 
 def tiny_photos(folder, count):

@@ -41,6 +41,7 @@ from neural_style.work import (
     flow,
     passes,
 )
+from neural_style.work.observer import Observer
 
 VIDEOS = os.path.join(os.path.dirname(REPO), "shared", "videos")
 CLIPS = {"box.mp4": 120, "vtest.avi": 0}  # each clip's first frame: box.mp4's hand starts moving at 120
@@ -48,7 +49,7 @@ RESULTS_PATH = os.path.join(REPO, "benchmarks", "VIDEO_RESULTS.md")
 PICTURES = os.path.join(REPO, "docs", "video")
 
 
-class FrameCollector(passes.Observer):
+class FrameCollector(Observer):
     """Keeps each finished frame's picture and the seconds it took."""
 
     def __init__(self):

@@ -15,7 +15,7 @@ import style_transfer
 from neural_style.files import videos
 from neural_style.model.losses import style_targets
 from neural_style.model.tf_setup import tf
-from neural_style.runs.folder import run_identity
+from neural_style.runs.identity import run_identity
 from neural_style.work import flow, frames, passes
 from utils import RGB_TO_YIQ, load_image, start_image
 

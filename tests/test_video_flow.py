@@ -1,4 +1,4 @@
-"""video_flow: optical flow, warping, the reliability mask and the temporal loss, on small synthetic
+"""neural_style/work/flow.py: optical flow, warping, the reliability mask and the temporal loss, on small synthetic
 frames whose motion is known."""
 
 import cv2

@@ -1,4 +1,4 @@
-"""video_io: reading videos and image sequences frame by frame, writing WebM, and the errors for
+"""neural_style/files/videos.py: reading videos and image sequences frame by frame, writing WebM, and the errors for
 files that are not videos. Clips are a few frames of 64x48 pixels, written by the tests."""
 
 import os

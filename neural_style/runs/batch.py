@@ -18,8 +18,9 @@ import numpy as np
 from neural_style.errors import RunStopped, UserError, write_failed
 from neural_style.files.disk import write_atomic
 from neural_style.files.videos import VIDEO_EXTENSIONS, is_image_sequence, is_video_source, open_video
-from neural_style.runs.folder import finished_run
+from neural_style.runs.folder import finished_run, frame_name, image_name
 from neural_style.runs.painting import paint
+from neural_style.runs.recorder import minutes_left
 from utils import encode_png, fit_long_side, load_image, resize, side_by_side
 
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -83,7 +84,7 @@ def run_batch(runs, paint_runs, output_dir, fresh):
     try:
         for count, (run, path, seconds) in enumerate(paint_runs(todo), start=1):
             results[run.name] = os.path.dirname(path)
-            left_min = (time.perf_counter() - started) / count * (len(todo) - count) / 60
+            left_min = minutes_left(time.perf_counter() - started, count, len(todo))
             left = f"; {len(todo) - count} to go, about {left_min:.1f} min" if count < len(todo) else ""
             print(f"batch: {count}/{len(todo)} done in {seconds:.0f} s ({label(run)}): {path}{left}", flush=True)
     except RunStopped as stopped:
@@ -96,7 +97,7 @@ def run_batch(runs, paint_runs, output_dir, fresh):
     return write_summary(unique, results, output_dir)
 
 
-def paint_here(weights, network, output_dir, stop):
+def paint_runs_here(weights, network, output_dir, stop):
     """run_batch's painter on this machine: the runs one after another, each into its run folder."""
 
     def paint_runs(todo):
@@ -142,7 +143,7 @@ def write_summary(runs, results, output_dir):
 def result_picture(run, folder):
     """A run's result as the sheet shows it: its final picture, or a video's first frame; grey if missing."""
     if folder:
-        name = os.path.join("frames", "00001.png") if run.video else f"{run.name}-final.png"
+        name = frame_name(1) if run.video else image_name(run.name, "final")
         if os.path.exists(os.path.join(folder, name)):
             return load_image(os.path.join(folder, name))
     return np.full((SHEET_CELL_PX, SHEET_CELL_PX, 3), 128, np.float32)

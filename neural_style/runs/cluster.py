@@ -31,7 +31,7 @@ import ray
 
 from neural_style.errors import ProgramExit, RunStopped, UserError
 from neural_style.runs import painting
-from neural_style.runs.folder import RunFolder
+from neural_style.runs.folder import LOCK, RECORD, RunFolder, folder_files
 from neural_style.work import clip_chunks
 
 CONNECT_TIMEOUT_S = 10  # to reach the cluster's address
@@ -44,7 +44,7 @@ THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM
 
 
 class NoStop:
-    """A worker's stand-in for records.StopRequest: the driver stops tasks by cancelling them."""
+    """A worker's stand-in for stop.StopRequest: the driver stops tasks by cancelling them."""
 
     signal = None
 
@@ -113,7 +113,7 @@ def task_folders():
     (their run folder's lock free, an hour old) are removed here, since nothing else can."""
     parent = os.path.join(tempfile.gettempdir(), "style-transfer-tasks")
     os.makedirs(parent, exist_ok=True)
-    for lock in glob.glob(os.path.join(parent, "*", "*", ".lock")):
+    for lock in glob.glob(os.path.join(parent, "*", "*", LOCK)):
         folder = os.path.dirname(os.path.dirname(lock))
         try:
             with open(lock) as f:
@@ -134,7 +134,7 @@ def paint_run(run, weights):
         started = time.perf_counter()
         painting.paint(run, weights, network, output_dir, NoStop())
         seconds = time.perf_counter() - started
-        return painting.output_files(os.path.join(output_dir, run.name)), seconds
+        return folder_files(os.path.join(output_dir, run.name)), seconds
 
 
 @ray.remote(max_retries=MAX_RETRIES)
@@ -246,6 +246,6 @@ def write_files(run, files, output_dir):
     """Write a run's files, as its task handed them back, into its run folder (its record last, so
     that a folder is never taken as finished before all of it is there); the final image's path."""
     with RunFolder.open(output_dir, run.name, run.settings.fresh) as folder:
-        for name in sorted(files, key=lambda name: name == "settings.json"):
+        for name in sorted(files, key=lambda name: name == RECORD):
             folder.write(name, files[name])
         return folder.file(folder.image_name("final"))

@@ -1,6 +1,6 @@
-"""A run's folder, the one place that knows its layout: which folder a run's inputs and settings map
-to, opening it (locked against a second process), its record, and the saved state of every job,
-from which an interrupted run goes on.
+"""A run's folder, the one place that knows its layout: opening it (locked against a second process),
+its record, its files' names, and the saved state of every job, from which an interrupted run goes
+on. Which folder a run's inputs and settings map to is identity.py's.
 
     outputs/<photo>-<paintings>-<digest>/
         settings.json                 the run's record (settings, plan, status)
@@ -11,7 +11,6 @@ from which an interrupted run goes on.
 """
 
 import fcntl
-import hashlib
 import io
 import json
 import os
@@ -21,85 +20,17 @@ import shutil
 import numpy as np
 
 from neural_style.errors import UserError, write_failed
-from neural_style.files.disk import file_digest, safe_name, write_atomic
-from neural_style.files.videos import is_image_sequence, is_video_source, sequence_files
-from neural_style.work.passes import frame_folder
+from neural_style.files.disk import write_atomic
 from utils import load_image
 
-# Settings that do not change the picture, so that a run can be resumed or extended with other values.
-NOT_IN_RUN_IDENTITY = (
-    "iterations",
-    "save_every",
-    "print_every",
-    "output_dir",
-    "fresh",
-    "content_images",  # a batch's; each of its runs has its own content_image
-    "each_style",
-    "cluster",  # where a run is painted does not change it
-    "cpus_per_task",
+RECORD, LOCK, LOSS_LOG, TENSORBOARD, FRAMES, CHECKPOINTS = (
+    "settings.json",
+    ".lock",
+    "losses.csv",
+    "tensorboard",
+    "frames",
+    "checkpoints",
 )
-# In the identity by their content.
-INPUT_FILES = (
-    "content_image",
-    "style_images",
-    "init",
-    "weights_file",
-    "style_masks",
-    "style_region_masks",
-    "content_mask",
-)
-VIDEO_SETTINGS = ("first_frame", "frame_count", "frame_every", "frame_iterations", "temporal_weight")
-CHUNK_SETTINGS = ("chunk_frames", "chunk_overlap")  # in the identity of a video painted in chunks only
-NAME_STEMS_MAX = 80  # characters of the folder name taken by the images' names; with the digest and the
-# longest file name in it (<name>-<size>px-tile000.png and the like) well within the 255 of file systems
-
-
-def run_identity(settings, weights_digest):
-    """(folder name, identity): the same inputs and settings always map to the same run folder.
-
-    Inputs count by content, not by name: an image replaced under the same name is another run, and
-    the same file named another way (a relative or absolute path, a link) is the same run.
-    """
-    left_out = NOT_IN_RUN_IDENTITY + INPUT_FILES
-    if is_video_source(settings.content_image):
-        # A video's finished frames are never painted again, so other iterations make another run rather
-        # than extend this one; more frames (--frames) go on from fewer.
-        left_out = tuple(name for name in left_out if name != "iterations") + ("frame_count",)
-    else:
-        left_out += VIDEO_SETTINGS
-    if not (is_video_source(settings.content_image) and settings.chunk_frames):
-        left_out += CHUNK_SETTINGS
-    identity = {k: v for k, v in settings.as_dict().items() if k not in left_out}
-    identity["inputs_sha256"] = {
-        "content": content_digest(settings.content_image),
-        "styles": [file_digest(path) for path in settings.style_images],
-        "init": file_digest(settings.init) if os.path.isfile(settings.init) else settings.init,
-        "weights": weights_digest,
-        "style_masks": [file_digest(path) for path in settings.style_masks],
-        "style_region_masks": [file_digest(path) for path in settings.style_region_masks],
-        "content_mask": settings.content_mask and file_digest(settings.content_mask),
-    }
-    digest = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:8]
-    stems = "-".join(safe_name(stem(path), 24) for path in [settings.content_image, *settings.style_images])
-    return f"{stems[:NAME_STEMS_MAX].rstrip('-')}-{digest}", identity
-
-
-def stem(path):
-    """What names an input in the run folder's name: its file's name, or an image sequence's folder's."""
-    if is_image_sequence(path):
-        return os.path.basename(os.path.dirname(os.path.abspath(path)))
-    return os.path.splitext(os.path.basename(path))[0]
-
-
-def content_digest(path):
-    """The SHA-256 of the photo or video file; of an image sequence, of every file in its folder that
-    its pattern names (names and contents), so that a frame replaced, added or removed is another run."""
-    if not is_image_sequence(path):
-        return file_digest(path)
-    digest = hashlib.sha256()
-    for frame in sequence_files(path):
-        digest.update(f"{os.path.basename(frame)} {file_digest(frame)}\n".encode())
-    return digest.hexdigest()
 
 
 class RunFolder:
@@ -123,7 +54,7 @@ class RunFolder:
                     raise UserError(f"{path} is a link or not a folder; remove it or use --fresh")
             else:
                 path = make_new_folder(output_dir, name, numbers[-1] + 1 if numbers else 1)
-            lock_fd = os.open(os.path.join(path, ".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+            lock_fd = os.open(os.path.join(path, LOCK), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as error:
             raise UserError(
                 f"cannot write to output folder {output_dir} ({error.strerror}); choose another with --output-dir"
@@ -153,14 +84,14 @@ class RunFolder:
         """Files a killed run was in the middle of writing; whole ones are never named *.partial."""
         for root, _, names in os.walk(self.path):
             for name in names:
-                if name.endswith(".partial") or name.endswith(".partial.webm"):  # the video's: video_io
+                if name.endswith(".partial") or name.endswith(".partial.webm"):  # the video's: videos.py
                     os.remove(os.path.join(root, name))
 
     def file(self, name):
         return os.path.join(self.path, name)
 
     def image_name(self, label):
-        return f"{self.name}-{label}.png"
+        return image_name(self.name, label)
 
     # --- the record -----------------------------------------------------------------------------------
     def read_record(self):
@@ -168,7 +99,7 @@ class RunFolder:
         return read_record(self.path)
 
     def write_record(self, record):
-        self.write("settings.json", json.dumps(record, indent=1).encode())
+        self.write(RECORD, json.dumps(record, indent=1).encode())
 
     def write(self, name, data):
         """Write the file `name` (a path inside the folder) atomically."""
@@ -182,24 +113,21 @@ class RunFolder:
         return f"{self.name}.webm"
 
     # --- a video's frames ------------------------------------------------------------------------------
-    def frame_name(self, frame):
-        return os.path.join("frames", f"{frame:05d}.png")
-
     def load_frame(self, frame):
         """A video's finished frame (1, 2, ...) as written, or None."""
-        path = self.file(self.frame_name(frame))
+        path = self.file(frame_name(frame))
         return load_image(path) if os.path.exists(path) else None
 
     def save_frame(self, frame, png):
-        self.write(self.frame_name(frame), png)
+        self.write(frame_name(frame), png)
 
     def remove_frame_states(self, frame):
         """The checkpoints of a frame once it is written: all that a resumed run needs of it is its picture."""
-        shutil.rmtree(os.path.join(self.path, "checkpoints", frame_folder(frame)), ignore_errors=True)
+        shutil.rmtree(os.path.join(self.path, CHECKPOINTS, frame_folder(frame)), ignore_errors=True)
 
     # --- job states ------------------------------------------------------------------------------------
     def _checkpoint(self, job, name):
-        return os.path.join(self.path, "checkpoints", job.folder, name)
+        return os.path.join(self.path, CHECKPOINTS, job_folder(job), name)
 
     def load_state(self, job):
         return load_npz(self._checkpoint(job, "state.npz"))
@@ -216,6 +144,51 @@ class RunFolder:
             self._checkpoint(job.whole_pass, "canvas.npz"),
             {"canvas": canvas, "tiles_done": tiles_done, "iterations": iterations},
         )
+
+    def load_chunk(self, chunk):
+        """A video chunk's pictures (uint8 (frames, height, width, 3)) as saved, or None."""
+        saved = load_npz(self._chunk_path(chunk))
+        return None if saved is None else saved["pictures"]
+
+    def save_chunk(self, chunk, pictures):
+        save_npz(self._chunk_path(chunk), {"pictures": pictures})
+
+    def _chunk_path(self, chunk):
+        return os.path.join(self.path, CHECKPOINTS, f"chunk{chunk.index:03d}.npz")
+
+
+def image_name(name, label):
+    """A picture's file name in the run folder `name`: snapshots, the final picture and the sheet."""
+    return f"{name}-{label}.png"
+
+
+def frame_name(frame):
+    """A video's finished frame (1, 2, ...), relative to its run folder."""
+    return os.path.join(FRAMES, f"{frame:05d}.png")
+
+
+def job_folder(job):
+    """Where a run folder keeps a job's state, relative to its checkpoints."""
+    folder = f"pass{job.pass_index}-{job.size_px}px" + (f"/tile{job.tile:03d}" if job.tile else "")
+    return f"{frame_folder(job.frame)}/{folder}" if job.frame else folder
+
+
+def frame_folder(frame):
+    """Where a run folder keeps the states of a video frame's jobs, relative to its checkpoints."""
+    return f"frame{frame:05d}"
+
+
+def folder_files(path):
+    """{path inside the folder: bytes} of every file under path but the run folder's lock."""
+    files = {}
+    for root, _, names in os.walk(path):
+        for name in names:
+            file_path = os.path.join(root, name)
+            relative = os.path.relpath(file_path, path)
+            if relative != LOCK:
+                with open(file_path, "rb") as f:
+                    files[relative] = f.read()
+    return files
 
 
 def folder_numbers(output_dir, name):
@@ -237,7 +210,7 @@ def finished_run(output_dir, name):
 def read_record(path):
     """settings.json of the run folder at path, or None where there is none or it cannot be read."""
     try:
-        with open(os.path.join(path, "settings.json")) as f:
+        with open(os.path.join(path, RECORD)) as f:
             return json.load(f)
     except (OSError, ValueError):
         return None

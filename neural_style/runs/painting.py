@@ -8,17 +8,17 @@ the bytes of every input image file, when `ship_files` asks for them.
 
 import dataclasses
 import itertools
-import os
 import time
 
 from neural_style.errors import Diverged, UserError
 from neural_style.files.videos import count_frames, is_video_source, open_video
 from neural_style.model.guides import load_mask
 from neural_style.model.memory import check_memory, tile_size
-from neural_style.runs.folder import INPUT_FILES, RunFolder, run_identity
+from neural_style.runs.folder import RunFolder
+from neural_style.runs.identity import INPUT_FILES, run_identity
 from neural_style.runs.recorder import RunRecorder, memory_peak_gib
 from neural_style.settings import Settings
-from neural_style.work.clip_chunks import paint_here, paint_in_chunks
+from neural_style.work.clip_chunks import paint_chunks_here, paint_in_chunks
 from neural_style.work.frames import stylize_video
 from neural_style.work.passes import Masks, stylize
 from utils import START_IMAGES, fit_long_side, load_image, read_image_file, resize
@@ -92,7 +92,7 @@ def prepare(settings):
 
 
 def frame_selection(settings):
-    """A video's frames that the settings ask for, as video_io.open_video takes them."""
+    """A video's frames that the settings ask for, as videos.open_video takes them."""
     return settings.content_image, settings.first_frame, settings.frame_count or None, settings.frame_every
 
 
@@ -117,7 +117,7 @@ def load_masks(settings, content, styles, load=load_image, note=print):
 def paint(run, weights, network, output_dir, stop, paint_chunks=None):
     """Paint the run into its folder in output_dir (resuming what an earlier process left there), as
     `run.settings` say; `stop` is the StopRequest the run ends early on. A video is painted in chunks
-    (video_chunks.py) if settings.chunk_frames asks for them or paint_chunks, a cluster's painter of
+    (clip_chunks.py) if settings.chunk_frames asks for them or paint_chunks, a cluster's painter of
     chunks, is given. Returns the result's path."""
     settings = run.settings
     with RunFolder.open(output_dir, run.name, settings.fresh) as folder:
@@ -147,7 +147,7 @@ def paint(run, weights, network, output_dir, stop, paint_chunks=None):
 
 
 def paint_video(run, styles, network, recorder, paint_chunks, stop):
-    """A clip painted frame by frame in one chain, or in chunks (video_chunks.py) when the settings
+    """A clip painted frame by frame in one chain, or in chunks (clip_chunks.py) when the settings
     ask for chunks or a cluster's paint_chunks is given; returns the video's path."""
     settings = run.settings
     with open_video(*run.frames) as clip:
@@ -155,7 +155,7 @@ def paint_video(run, styles, network, recorder, paint_chunks, stop):
         if paint_chunks and not settings.chunk_frames:
             print("note: the clip is one task; --chunk-frames N paints chunks of N frames at the same time")
         if settings.chunk_frames or paint_chunks:
-            paint_in_chunks(run, styles, recorder, paint_chunks or paint_here(network, stop))
+            paint_in_chunks(run, styles, recorder, paint_chunks or paint_chunks_here(network, stop))
         else:
             stylize_video(settings, itertools.chain([first], clip), run.frame_count, styles, network, recorder)
     first = resize(first, *fit_long_side(first.shape, settings.size_px))
@@ -177,16 +177,3 @@ def plan_resumed_run(settings, record, tile):
     if record["tile_px"] != tile:
         print(f"resuming with the run's own tiles of {record['tile_px']} px")
     return settings, record["tile_px"]
-
-
-def output_files(folder_path):
-    """{path inside the folder: bytes} of every file a finished run left in its folder but its lock."""
-    files = {}
-    for root, _, names in os.walk(folder_path):
-        for name in names:
-            path = os.path.join(root, name)
-            relative = os.path.relpath(path, folder_path)
-            if relative != ".lock":
-                with open(path, "rb") as f:
-                    files[relative] = f.read()
-    return files

@@ -1,14 +1,11 @@
 """What a run leaves behind and shows, as the observer of its jobs: progress lines, snapshots,
 checkpoints, the loss log (CSV and TensorBoard), the run's record with its status, a video's frames,
-and at the end the result (a picture, or a video) and a content | style | result sheet. Also the
-clean stop on Ctrl-C or SIGTERM."""
+and at the end the result (a picture, or a video) and a content | style | result sheet."""
 
 import csv
 import io
 import platform
 import resource
-import signal
-import sys
 import time
 
 import cv2
@@ -18,37 +15,11 @@ import scipy
 from neural_style.errors import Diverged, RunStopped
 from neural_style.files.videos import VideoWriter
 from neural_style.model.tf_setup import tf
+from neural_style.runs.folder import FRAMES, LOSS_LOG, TENSORBOARD
 from neural_style.work.observer import Observer
 from utils import encode_png, side_by_side
 
 LOSS_COLUMNS = ("frame", "pass", "tile", "size_px", "step", "content", "style", "tv", "total", "step_s")
-
-
-class StopRequest:
-    """Ctrl-C or SIGTERM asks the run to stop after the current step; a second one ends it at once."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self):
-        self.signal = None
-
-    def __enter__(self):
-        self.previous = {number: signal.signal(number, self._request) for number in self.SIGNALS}
-        return self
-
-    def _request(self, number, _frame):
-        self.signal = signal.Signals(number)
-        for other in self.SIGNALS:  # the default action ends the process at once, even inside a TF step
-            signal.signal(other, signal.SIG_DFL)
-        print(
-            f"\n{self.signal.name}: stopping after this step (press Ctrl-C again to quit at once)",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def __exit__(self, *_):
-        for number, handler in self.previous.items():
-            signal.signal(number, handler)
 
 
 def library_versions():
@@ -77,6 +48,11 @@ def loss_row(job, progress, frame=None):
     ]
 
 
+def minutes_left(seconds_so_far, done, total):
+    """The time left, in minutes, for total - done more items at the mean pace of the `done` so far."""
+    return seconds_so_far / max(done, 1) * (total - done) / 60
+
+
 def memory_peak_gib():
     """This process's peak resident memory so far, in GiB."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
@@ -94,7 +70,7 @@ class RunRecorder(Observer):
     def __init__(self, folder, settings, record, stop):
         self.folder, self.settings, self.record, self.stop = folder, settings, dict(record), stop
         self.rows = self._read_rows()
-        self.summaries = tf.summary.create_file_writer(folder.file("tensorboard"))
+        self.summaries = tf.summary.create_file_writer(folder.file(TENSORBOARD))
         self.to_output = None
         self.last_saved = None  # (label, step, snapshot path or None) of the newest checkpoint
         self.job_clock = None  # (time the job started, its first step): the progress lines' speed and ETA
@@ -131,7 +107,7 @@ class RunRecorder(Observer):
         self.folder.write(self.folder.image_name("sheet"), encode_png(side_by_side(images, height)))
 
     def what_was_saved(self):
-        kept = [f"frames 1 to {self.frames_done} ({self.folder.file('frames')})"] if self.frames_done else []
+        kept = [f"frames 1 to {self.frames_done} ({self.folder.file(FRAMES)})"] if self.frames_done else []
         if self.last_saved:
             label, step, snapshot = self.last_saved
             kept.append(f"{f'the image ({snapshot}) and ' if snapshot else ''}the checkpoint of {label} step {step}")
@@ -142,7 +118,7 @@ class RunRecorder(Observer):
     # --- the loss log ---------------------------------------------------------------------------------
     def _read_rows(self):
         try:
-            with open(self.folder.file("losses.csv"), newline="") as f:
+            with open(self.folder.file(LOSS_LOG), newline="") as f:
                 return list(csv.reader(f))[1:]
         except OSError:
             return []
@@ -150,7 +126,7 @@ class RunRecorder(Observer):
     def _write_rows(self):
         text = io.StringIO()
         csv.writer(text).writerows([LOSS_COLUMNS, *self.rows])
-        self.folder.write("losses.csv", text.getvalue().encode())
+        self.folder.write(LOSS_LOG, text.getvalue().encode())
 
     def global_step(self, job, step):
         """TensorBoard's step axis, which runs on across passes, tiles and frames."""
@@ -160,7 +136,7 @@ class RunRecorder(Observer):
         return earlier + max(job.tile - 1, 0) * job.iterations + step
 
     def chunk_finished(self, rows):
-        """A video chunk's loss rows (painted by video_chunks.paint_chunk, here or on a cluster), logged
+        """A video chunk's loss rows (painted by clip_chunks.paint_chunk, here or on a cluster), logged
         in frame order; the frames two chunks overlap on have the rows of both."""
         self.rows = sorted([*self.rows, *rows], key=lambda row: int(row[0]))
         self._write_rows()
@@ -175,10 +151,8 @@ class RunRecorder(Observer):
             print(f"resuming pass {job.pass_index} after tile {saved[1]}/{job.tiles}")
         return saved
 
-    def pass_started(self, job, to_output):
+    def job_started(self, job, step, to_output):
         self.to_output = to_output
-
-    def job_started(self, job, step):
         if self.stop.signal:
             raise self.stopped(job)
         if step >= job.iterations:
@@ -234,18 +208,24 @@ class RunRecorder(Observer):
             self.later_frame_s.append(took_s)
         left = ""
         if frame < frames and self.later_frame_s:
-            left_min = sum(self.later_frame_s) / len(self.later_frame_s) * (frames - frame) / 60
+            left_min = minutes_left(
+                sum(self.later_frame_s), len(self.later_frame_s), len(self.later_frame_s) + frames - frame
+            )
             left = f"; {frames - frame} more, about {left_min:.1f} min"
         print(f"frame {frame}/{frames} done in {took_s:.1f} s{left}", flush=True)
 
     # --- writing ------------------------------------------------------------------------------------------
     def print_progress(self, job, progress):
         started, first_step = self.job_clock
-        per_step_s = (time.perf_counter() - started) / max(1, progress.step - first_step)
+        elapsed_s, steps = time.perf_counter() - started, progress.step - first_step
+        per_step_s, left_min = (
+            elapsed_s / max(1, steps),
+            minutes_left(elapsed_s, steps, steps + job.iterations - progress.step),
+        )
         print(
             f"{job.label}  step {progress.step:5d}/{job.iterations}  content {progress.content_loss:9.3e}  "
             f"style {progress.style_loss:9.3e}  total {progress.total_loss:9.3e}  {per_step_s:5.2f} s/it  "
-            f"{per_step_s * (job.iterations - progress.step) / 60:5.1f} min left",
+            f"{left_min:5.1f} min left",
             flush=True,
         )
 

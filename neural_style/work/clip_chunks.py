@@ -1,5 +1,5 @@
 """A clip cut into chunks that are painted independently, so that they can be painted at the same
-time on a cluster (cluster.py): each chunk is a video of its own (video.stylize_video: its first frame
+time on a cluster (cluster.py): each chunk is a video of its own (frames.stylize_video: its first frame
 as a still, each later one from the previous picture warped, with the temporal loss), and two
 neighbouring chunks both paint the frames where they overlap, which are cross-faded from the one
 chunk to the other so that the cut does not show.
@@ -16,17 +16,15 @@ a stopped or killed run goes on with the chunks not yet painted.
 """
 
 import dataclasses
-import os
 import time
 
 import numpy as np
 
 from neural_style.errors import RunStopped
 from neural_style.files.videos import open_video
-from neural_style.runs.folder import load_npz, save_npz
-from neural_style.runs.recorder import check_finite, loss_row
-from neural_style.work import passes
+from neural_style.runs.recorder import check_finite, loss_row, minutes_left
 from neural_style.work.frames import stylize_video
+from neural_style.work.observer import Observer
 from utils import encode_png
 
 
@@ -95,7 +93,7 @@ def chunk_frames(run, chunks):
             kept = {number: frame for number, frame in kept.items() if number > chunk.last - run.settings.chunk_overlap}
 
 
-class ChunkObserver(passes.Observer):
+class ChunkObserver(Observer):
     """Collects a chunk's pictures and loss rows (frames numbered as in the whole clip); saves nothing
     on the way: a chunk is the unit that is kept, and painted again when it was not finished."""
 
@@ -128,7 +126,7 @@ def paint_chunk(settings, chunk, frames, styles, network, stop=None):
     return ChunkResult(np.stack(observer.pictures), observer.rows, time.perf_counter() - started)
 
 
-def paint_here(network, stop):
+def paint_chunks_here(network, stop):
     """What paint_in_chunks paints with on this machine: the chunks one after another."""
 
     def paint(settings, styles, tasks):
@@ -146,9 +144,9 @@ def paint_in_chunks(run, styles, recorder, paint_chunks):
     chunks = cut(run.frame_count, s.chunk_frames, s.chunk_overlap)
     pictures = {}
     for chunk in chunks:
-        saved = load_npz(chunk_path(folder, chunk))
+        saved = folder.load_chunk(chunk)
         if saved is not None:
-            pictures[chunk.index] = saved["pictures"]
+            pictures[chunk.index] = saved
     if pictures:
         print(f"resuming: {len(pictures)} of {len(chunks)} chunks were painted before")
     written = set()
@@ -157,10 +155,10 @@ def paint_in_chunks(run, styles, recorder, paint_chunks):
     tasks = chunk_frames(run, todo)  # decoded as they are handed out
     try:
         for chunk, result in paint_chunks(s, styles, tasks):
-            save_npz(chunk_path(folder, chunk), {"pictures": result.pictures})
+            folder.save_chunk(chunk, result.pictures)
             recorder.chunk_finished(result.rows)
             pictures[chunk.index], done = result.pictures, done + 1
-            left_min = (time.perf_counter() - started) / done * (len(todo) - done) / 60
+            left_min = minutes_left(time.perf_counter() - started, done, len(todo))
             print(f"{chunk.label} done ({done}/{len(todo)}; {result.seconds:.0f} s; about {left_min:.1f} min left)")
             write_frames(folder, chunks, pictures, written)
     except RunStopped as stopped:
@@ -179,7 +177,3 @@ def write_frames(folder, chunks, pictures, written):
         if frame not in written and (picture := frame_picture(frame, chunks, pictures)) is not None:
             folder.save_frame(frame, encode_png(picture))
             written.add(frame)
-
-
-def chunk_path(folder, chunk):
-    return os.path.join(folder.path, "checkpoints", f"chunk{chunk.index:03d}.npz")

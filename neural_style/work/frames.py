@@ -16,6 +16,7 @@ import numpy as np
 import utils
 from neural_style.model.tf_setup import tf
 from neural_style.work import flow, passes
+from neural_style.work.observer import Observer
 
 
 class WithTemporalLoss:
@@ -37,7 +38,7 @@ def stylize_video(settings, frames, frame_count, styles, network, observer=None)
     """Paint `frames` (an iterable of float32 RGB 0..255 frames of one size, frame_count of them) in
     the style of `styles` as `settings` say, reporting each finished frame's picture to the observer;
     frames the observer has saved are not painted again. Returns how many frames were done."""
-    observer = observer or passes.Observer()
+    observer = observer or Observer()
     previous = style = None  # (the previous frame and its picture, at the working size); the style
     done = 0
     for done, frame in enumerate(frames, start=1):
@@ -55,7 +56,7 @@ def stylize_video(settings, frames, frame_count, styles, network, observer=None)
                 job = passes.Job(
                     1, 1, settings.size_px, height, width, settings.frame_iterations, frame=done, frames=frame_count
                 )
-                work = passes.Work(settings, network, style, observer)
+                work = passes.Work(settings, network, style, observer, to_output)
                 picture = later_frame(work, job, content, frame_styles[0], to_output, frame, previous)
             # A frame's picture is 8-bit, as it is written, so that a resumed run warps what the
             # uninterrupted one would.
@@ -81,5 +82,4 @@ def later_frame(work, job, content, style, to_output, frame, previous):
     temporal = functools.partial(
         WithTemporalLoss, warped_previous=warped, reliability=reliability, temporal_weight=settings.temporal_weight
     )
-    work.observer.pass_started(job, to_output)
-    return to_output(dataclasses.replace(work, extend_loss=temporal).whole(job, content, start))
+    return to_output(dataclasses.replace(work, to_output=to_output, extend_loss=temporal).whole(job, content, start))

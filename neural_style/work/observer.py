@@ -1,10 +1,10 @@
-"""What the work reports to as it goes, and asks for what an interrupted run saved."""
+"""The one interface between the work and whoever runs it: the work reports to an Observer as it
+goes and asks it for what an interrupted run saved. Every hook has one signature, and this base is a
+complete observer: a run from scratch that leaves no trace (tests and benchmarks use it as it is)."""
 
 
 class Observer:
-    """What the work reports to, and where it finds what an earlier run saved. This base saves
-    nothing and has nothing saved: a run from scratch that leaves no trace."""
-
+    # --- what an earlier run saved -------------------------------------------------------------------
     def saved_state(self, job):
         """The optimizer state (ImageOptimizer.state(), plus "finished_at") the job was saved with."""
         return None
@@ -13,11 +13,14 @@ class Observer:
         """(canvas, tiles done, iterations) of a tiled pass, as tile_pasted left them."""
         return None
 
-    def pass_started(self, job, to_output):
-        """to_output turns the pass's optimized image into the picture the user sees."""
+    def saved_frame(self, frame):
+        """The picture a video's frame (1, 2, ...) was finished with, or None."""
+        return None
 
-    def job_started(self, job, step):
-        """A whole pass or a tile starts, or goes on from `step`."""
+    # --- progress ------------------------------------------------------------------------------------
+    def job_started(self, job, step, to_output):
+        """A whole pass or a tile starts, or goes on from `step`; to_output turns its optimized image
+        into the picture the user sees."""
 
     def step(self, job, progress, optimizer):
         """After each iteration; optimizer.state() is what to save. Raising ends the run here."""
@@ -28,9 +31,5 @@ class Observer:
     def tile_pasted(self, job, canvas):
         """The canvas of the pass after tile job.tile was pasted into it."""
 
-    def saved_frame(self, frame):
-        """The picture a video's frame (1, 2, ...) was finished with, or None."""
-        return None
-
-    def frame_finished(self, job, picture):
-        """A video's frame job.frame is done: `picture` is what the user sees of it."""
+    def frame_finished(self, frame, frames, picture):
+        """A video's frame `frame` of `frames` is done: `picture` is what the user sees of it."""

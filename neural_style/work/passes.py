@@ -1,11 +1,12 @@
 """The work of a run, as jobs: the passes of the coarse-to-fine ladder and, for an image larger than a
-tile, the tiles of a pass; for a video, those of each frame (video.py). The work knows nothing of
+tile, the tiles of a pass; for a video, those of each frame (frames.py). The work knows nothing of
 files: it reports to an observer after each step and each finished job, and asks it for what an
 interrupted run left, so that it goes on from there.
 """
 
 import dataclasses
 import functools
+from collections.abc import Callable
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from neural_style.model.guides import layer_guides, soften_edge
 from neural_style.model.losses import StyleTransferLoss, painting_grams, style_targets
 from neural_style.model.optimizers import ImageOptimizer
 from neural_style.model.tf_setup import resolve_precision
+from neural_style.settings import Settings
 from neural_style.work.observer import Observer
 from neural_style.work.tiles import paste, tile_boxes
 from vgg_model import VGG19
@@ -45,17 +47,6 @@ class Job:
     @property
     def whole_pass(self):
         return dataclasses.replace(self, tile=0)
-
-    @property
-    def folder(self):
-        """Where a run folder keeps this job's state, relative to its checkpoints."""
-        folder = f"pass{self.pass_index}-{self.size_px}px" + (f"/tile{self.tile:03d}" if self.tile else "")
-        return f"{frame_folder(self.frame)}/{folder}" if self.frame else folder
-
-
-def frame_folder(frame):
-    """Where a run folder keeps the states of a video frame's jobs, relative to its checkpoints."""
-    return f"frame{frame:05d}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,12 +119,12 @@ def stylize(settings, content, styles, network, tile_px, observer=None, masks=Ma
             to_output = kept_outside(to_output, utils.resize(content, height, width), masks.content)
         tiles = len(tile_boxes(height, width, tile_px, tile_px // 8)) if max(height, width) > tile_px else 0
         job = Job(index, len(passes), size_px, height, width, iterations, tiles=tiles, frame=frame, frames=frames)
-        observer.pass_started(job, to_output)
         if image is None:
             start = utils.start_image(settings.init, pass_content, pass_styles[0], settings.noise_ratio, settings.seed)
         else:
             start = utils.resize(image, height, width)
-        work = Work(settings, network, PassStyle(settings, network, pass_styles, masks, height, width), observer)
+        style = PassStyle(settings, network, pass_styles, masks, height, width)
+        work = Work(settings, network, style, observer, to_output)
         image = work.in_tiles(job, pass_content, start, tile_px) if tiles else work.whole(job, pass_content, start)
     return to_output(image)
 
@@ -209,16 +200,17 @@ class PassStyle:
 class Work:
     """The optimization of one pass's jobs against its style."""
 
-    settings: object
-    network: object
+    settings: Settings
+    network: VGG19
     style: PassStyle
     observer: Observer
-    extend_loss: object = None  # see build_optimizer
+    to_output: Callable  # the pass's optimized image -> the picture the user sees
+    extend_loss: Callable = None  # see build_optimizer
 
     def whole(self, job, content, start, box=None):
         """Optimize one image (a pass, or the tile at box) from `start`, or go on from its saved state."""
         saved = self.observer.saved_state(job)
-        self.observer.job_started(job, saved["step"] if saved else 0)
+        self.observer.job_started(job, saved["step"] if saved else 0, self.to_output)
         if saved and saved.get("finished_at", 0) >= job.iterations:
             return saved["image"]
         regions = self.style.regions(box or (0, 0, job.height, job.width))
