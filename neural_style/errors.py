@@ -3,6 +3,8 @@ user. Everything a user can cause is one of these; `style_transfer.main` prints 
 
 import errno
 
+import numpy as np
+
 
 class ProgramExit(Exception):
     """Ends the program with `status` and one line: the message after `prefix`."""
@@ -55,6 +57,13 @@ class Diverged(ProgramExit):
     def __init__(self, step, message="the loss became infinite or NaN"):
         super().__init__(message)
         self.step = step  # the last step whose image was finite
+
+
+def check_finite(picture, step=0):
+    """Diverged unless every value of the picture is finite: a NaN picture is never written or passed
+    on (as uint8 it would be black); `step` is the last step saved, for the message."""
+    if not np.isfinite(picture).all():
+        raise Diverged(step, "the picture holds NaN or infinite values")
 
 
 def program_exit(error):

@@ -168,3 +168,36 @@ def test_a_clip_in_chunks_stopped_goes_on_with_the_chunks_not_painted(tmp_path):
     assert f"resuming: {len(saved)} of 3 chunks were painted before" in stdout
     assert {path: os.stat(path).st_mtime_ns for path in saved} == kept
     assert len(os.listdir(f"{folder}/frames")) == 9 and os.path.exists(f"{folder}/{os.path.basename(folder)}.webm")
+
+
+def test_a_chunk_stopped_in_its_middle_goes_on_from_its_last_finished_frame(tmp_path):
+    clip = ["--content", "images/box_2s.webm", "--frames", "6", "--size", "32", "--iterations", "4"]
+    clip += ["--frame-iterations", "6", "--chunk-frames", "4", "--chunk-overlap", "1"]  # chunks 1-5 and 5-6
+    first = start(*clip, "--output-dir", tmp_path / "stopped")
+    try:
+        wait_for(lambda: glob.glob(str(tmp_path / "stopped" / "*" / "checkpoints" / "chunk001" / "00002.png")), first)
+        first.send_signal(signal.SIGINT)
+        _, stderr = first.communicate(timeout=120)
+    finally:
+        first.kill()
+    assert first.returncode == 130, stderr
+    (folder,) = glob.glob(str(tmp_path / "stopped" / "*"))
+    assert not os.path.exists(f"{folder}/checkpoints/chunk001.npz")  # stopped inside chunk 1
+    kept = sorted(glob.glob(f"{folder}/checkpoints/chunk001/*.png"))
+    assert 2 <= len(kept) < 5
+    kept_pictures = [cv2.imread(path) for path in kept]
+
+    again = start(*clip, "--output-dir", tmp_path / "stopped")
+    stdout, stderr = again.communicate(timeout=600)
+    assert again.returncode == 0, stderr
+    assert f"resuming chunk 1 (frames 1-5) after its frame {len(kept)}" in stdout
+    assert f"chunk 1 (frames 1-5): frame {len(kept)}/5 done" not in stdout  # the kept frames are not painted again
+    assert f"chunk 1 (frames 1-5): frame {len(kept) + 1}/5 done" in stdout
+    straight = start(*clip, "--output-dir", tmp_path / "straight")
+    straight.communicate(timeout=600)
+    (straight_folder,) = glob.glob(str(tmp_path / "straight" / "*"))
+    for frame in range(1, 7):  # the resumed clip is the uninterrupted one, frame for frame
+        resumed = cv2.imread(f"{folder}/frames/{frame:05d}.png")
+        np.testing.assert_array_equal(resumed, cv2.imread(f"{straight_folder}/frames/{frame:05d}.png"))
+    for frame, picture in enumerate(kept_pictures, start=1):  # frames 1-4 are chunk 1's alone
+        np.testing.assert_array_equal(cv2.imread(f"{folder}/frames/{frame:05d}.png"), picture)

@@ -156,6 +156,24 @@ class RunFolder:
     def _chunk_path(self, chunk):
         return os.path.join(self.path, CHECKPOINTS, f"chunk{chunk.index:03d}.npz")
 
+    def save_chunk_frame(self, chunk, frame, png):
+        """A finished frame (1, 2, ... of the chunk) of a chunk under way."""
+        self.write(os.path.join(self._chunk_frames(chunk), f"{frame:05d}.png"), png)
+
+    def load_chunk_frames(self, chunk):
+        """The frames 1, 2, ... of a chunk under way that were finished (uint8), up to the first missing."""
+        frames = []
+        while os.path.exists(path := self.file(os.path.join(self._chunk_frames(chunk), f"{len(frames) + 1:05d}.png"))):
+            frames.append(load_image(path).astype(np.uint8))
+        return frames
+
+    def remove_chunk_frames(self, chunk):
+        """A chunk's frames once the whole chunk is saved."""
+        shutil.rmtree(self.file(self._chunk_frames(chunk)), ignore_errors=True)
+
+    def _chunk_frames(self, chunk):
+        return os.path.join(CHECKPOINTS, f"chunk{chunk.index:03d}")
+
 
 def image_name(name, label):
     """A picture's file name in the run folder `name`: snapshots, the final picture and the sheet."""

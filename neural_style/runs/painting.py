@@ -14,11 +14,11 @@ from neural_style.errors import Diverged, UserError
 from neural_style.files.videos import count_frames, is_video_source, open_video
 from neural_style.model.guides import load_mask
 from neural_style.model.memory import check_memory, tile_size
+from neural_style.runs.chunked import paint_chunks_here, paint_in_chunks
 from neural_style.runs.folder import RunFolder
 from neural_style.runs.identity import INPUT_FILES, run_identity
 from neural_style.runs.recorder import RunRecorder, memory_peak_gib
 from neural_style.settings import Settings
-from neural_style.work.clip_chunks import paint_chunks_here, paint_in_chunks
 from neural_style.work.frames import stylize_video
 from neural_style.work.passes import Masks, stylize
 from utils import START_IMAGES, fit_long_side, load_image, read_image_file, resize
@@ -155,7 +155,7 @@ def paint_video(run, styles, network, recorder, paint_chunks, stop):
         if paint_chunks and not settings.chunk_frames:
             print("note: the clip is one task; --chunk-frames N paints chunks of N frames at the same time")
         if settings.chunk_frames or paint_chunks:
-            paint_in_chunks(run, styles, recorder, paint_chunks or paint_chunks_here(network, stop))
+            paint_in_chunks(run, styles, recorder, paint_chunks or paint_chunks_here(network, stop, recorder.folder))
         else:
             stylize_video(settings, itertools.chain([first], clip), run.frame_count, styles, network, recorder)
     first = resize(first, *fit_long_side(first.shape, settings.size_px))

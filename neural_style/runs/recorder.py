@@ -12,7 +12,7 @@ import cv2
 import numpy
 import scipy
 
-from neural_style.errors import Diverged, RunStopped
+from neural_style.errors import RunStopped, check_finite
 from neural_style.files.videos import VideoWriter
 from neural_style.model.tf_setup import tf
 from neural_style.runs.folder import FRAMES, LOSS_LOG, TENSORBOARD
@@ -58,12 +58,6 @@ def memory_peak_gib():
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
 
 
-def check_finite(picture, last_saved):
-    """Never written: a picture with NaN or infinite values (which the optimizers never hand back)."""
-    if not numpy.isfinite(picture).all():
-        raise Diverged(last_saved[1] if last_saved else 0, "the picture holds NaN or infinite values")
-
-
 class RunRecorder(Observer):
     """Records a run in its RunFolder: writes what the jobs report and gives them back what was saved."""
 
@@ -86,7 +80,7 @@ class RunRecorder(Observer):
 
     def finish(self, picture, content, styles):
         """The final image and a content | style(s) | result sheet; returns the final image's path."""
-        check_finite(picture, self.last_saved)
+        check_finite(picture, self.last_saved[1] if self.last_saved else 0)
         self.folder.write(self.folder.image_name("final"), encode_png(picture))
         self.write_sheet([content, *styles, picture], picture.shape[0])
         return self.folder.file(self.folder.image_name("final"))
@@ -135,9 +129,10 @@ class RunRecorder(Observer):
             earlier = sum(self.settings.iterations) + (job.frame - 2) * self.settings.frame_iterations
         return earlier + max(job.tile - 1, 0) * job.iterations + step
 
-    def chunk_finished(self, rows):
-        """A video chunk's loss rows (painted by clip_chunks.paint_chunk, here or on a cluster), logged
+    def chunk_finished(self, steps):
+        """A video chunk's steps (clip_chunks.ChunkResult.steps, painted here or on a cluster), logged
         in frame order; the frames two chunks overlap on have the rows of both."""
+        rows = [loss_row(job, progress, frame) for frame, job, progress in steps]
         self.rows = sorted([*self.rows, *rows], key=lambda row: int(row[0]))
         self._write_rows()
 
@@ -196,7 +191,7 @@ class RunRecorder(Observer):
 
     def frame_finished(self, frame, frames, picture):
         """Writes the frame's picture, then drops its checkpoints; prints the time left for the clip."""
-        check_finite(picture, self.last_saved)
+        check_finite(picture, self.last_saved[1] if self.last_saved else 0)
         self.folder.save_frame(frame, encode_png(picture))
         with self.summaries.as_default(step=self.global_step(self.job, self.job.iterations)):
             tf.summary.image("frame", tf.constant(picture[None] / 255.0), max_outputs=1)

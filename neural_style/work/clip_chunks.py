@@ -10,9 +10,8 @@ paint is (1 - w) c's picture + w (c + 1)'s, with w = (f - first frame of c + 1 +
 the weight moves to the later chunk in equal steps, so a difference D between the chunks' pictures of
 a frame adds at most D / (overlap + 1) to the change from one frame to the next.
 
-In the run folder, each chunk's pictures are kept in checkpoints/chunk<NNN>.npz as soon as it is
-painted, and a frame is written (frames/00001.png, ...) as soon as every chunk that paints it is:
-a stopped or killed run goes on with the chunks not yet painted.
+Which chunks and frames are kept in the run folder, and how a stopped run goes on, is
+neural_style/runs/chunked.py's.
 """
 
 import dataclasses
@@ -20,12 +19,10 @@ import time
 
 import numpy as np
 
-from neural_style.errors import RunStopped
+from neural_style.errors import RunStopped, check_finite
 from neural_style.files.videos import open_video
-from neural_style.runs.recorder import check_finite, loss_row, minutes_left
 from neural_style.work.frames import stylize_video
 from neural_style.work.observer import Observer
-from utils import encode_png
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,86 +91,43 @@ def chunk_frames(run, chunks):
 
 
 class ChunkObserver(Observer):
-    """Collects a chunk's pictures and loss rows (frames numbered as in the whole clip); saves nothing
-    on the way: a chunk is the unit that is kept, and painted again when it was not finished."""
+    """Collects a chunk's pictures and steps (frames numbered as in the whole clip). The frames an
+    earlier process finished (`saved`, uint8) are taken as they are; each new one goes to on_frame."""
 
-    def __init__(self, chunk, stop=None):
-        self.chunk, self.stop, self.rows, self.pictures = chunk, stop, [], []
+    def __init__(self, chunk, stop=None, saved=(), on_frame=None):
+        self.chunk, self.stop, self.saved, self.on_frame = chunk, stop, list(saved), on_frame
+        self.steps, self.pictures = [], []
 
     def step(self, job, progress, optimizer):
-        self.rows.append(loss_row(job, progress, frame=self.chunk.first + job.frame - 1))
+        self.steps.append((self.chunk.first + job.frame - 1, job, progress))
         if self.stop is not None and self.stop.signal:
             raise RunStopped(f"stopped in {self.chunk.label}", 128 + self.stop.signal.value)
 
+    def saved_frame(self, frame):
+        if frame > len(self.saved):
+            return None
+        self.pictures.append(self.saved[frame - 1])
+        return self.saved[frame - 1].astype(np.float32)
+
     def frame_finished(self, frame, frames, picture):
-        check_finite(picture, None)  # never a NaN picture passed on as black
+        check_finite(picture)  # never a NaN picture passed on as black
         self.pictures.append(picture.astype(np.uint8))
+        if self.on_frame:
+            self.on_frame(self.chunk, frame, self.pictures[-1])
 
 
 @dataclasses.dataclass
 class ChunkResult:
     pictures: np.ndarray  # uint8 (frames, height, width, 3)
-    rows: list  # the loss log's rows
+    steps: list  # (frame in the clip, job, optimizers.Progress) of every step: the loss log's
     seconds: float  # how long the painting took where it ran
 
 
-def paint_chunk(settings, chunk, frames, styles, network, stop=None):
-    """Paint one chunk's frames (a list of RGB arrays) as a video of its own: a ChunkResult."""
+def paint_chunk(settings, chunk, frames, styles, network, stop=None, saved=(), on_frame=None):
+    """Paint one chunk's frames (a list of RGB arrays) as a video of its own, going on after the
+    frames `saved` (see ChunkObserver): a ChunkResult."""
     started = time.perf_counter()
-    observer = ChunkObserver(chunk, stop)
+    observer = ChunkObserver(chunk, stop, saved, on_frame)
     float_frames = (np.asarray(frame, np.float32) for frame in frames)
     stylize_video(settings, float_frames, chunk.frame_count, styles, network, observer)
-    return ChunkResult(np.stack(observer.pictures), observer.rows, time.perf_counter() - started)
-
-
-def paint_chunks_here(network, stop):
-    """What paint_in_chunks paints with on this machine: the chunks one after another."""
-
-    def paint(settings, styles, tasks):
-        for chunk, frames in tasks:
-            yield chunk, paint_chunk(settings, chunk, frames, styles, network, stop)
-
-    return paint
-
-
-def paint_in_chunks(run, styles, recorder, paint_chunks):
-    """Paint the run's clip in chunks, those an earlier process kept taken as they are, and write
-    every frame (blended where two chunks overlap) into the run folder. paint_chunks(settings,
-    styles, [(chunk, frames)]) yields (chunk, ChunkResult) as chunks are done, in any order."""
-    s, folder = run.settings, recorder.folder
-    chunks = cut(run.frame_count, s.chunk_frames, s.chunk_overlap)
-    pictures = {}
-    for chunk in chunks:
-        saved = folder.load_chunk(chunk)
-        if saved is not None:
-            pictures[chunk.index] = saved
-    if pictures:
-        print(f"resuming: {len(pictures)} of {len(chunks)} chunks were painted before")
-    written = set()
-    todo = [chunk for chunk in chunks if chunk.index not in pictures]
-    started, done = time.perf_counter(), 0
-    tasks = chunk_frames(run, todo)  # decoded as they are handed out
-    try:
-        for chunk, result in paint_chunks(s, styles, tasks):
-            folder.save_chunk(chunk, result.pictures)
-            recorder.chunk_finished(result.rows)
-            pictures[chunk.index], done = result.pictures, done + 1
-            left_min = minutes_left(time.perf_counter() - started, done, len(todo))
-            print(f"{chunk.label} done ({done}/{len(todo)}; {result.seconds:.0f} s; about {left_min:.1f} min left)")
-            write_frames(folder, chunks, pictures, written)
-    except RunStopped as stopped:
-        recorder.write_record(status="stopped")
-        raise RunStopped(
-            f"stopped: {len(pictures)} of {len(chunks)} chunks are kept in {folder.path}. "
-            "Run the same command again to go on.",
-            stopped.status,
-        ) from None
-    write_frames(folder, chunks, pictures, written)
-
-
-def write_frames(folder, chunks, pictures, written):
-    """Write every frame whose chunks are all painted and that is not written yet."""
-    for frame in range(1, chunks[-1].last + 1):
-        if frame not in written and (picture := frame_picture(frame, chunks, pictures)) is not None:
-            folder.save_frame(frame, encode_png(picture))
-            written.add(frame)
+    return ChunkResult(np.stack(observer.pictures), observer.steps, time.perf_counter() - started)
