@@ -1,4 +1,4 @@
-"""Regenerate the README's gallery: each control demonstrated on the bundled images.
+"""Regenerate the gallery (docs/gallery.md; a few in the README): each control shown on the bundled images.
 
     .venv/bin/python docs/make_gallery.py                # all pictures, about 10 minutes on 2 cores
     .venv/bin/python docs/make_gallery.py tv_off blend   # only some of them

@@ -1,4 +1,4 @@
-"""Make the masks of the bundled astronaut photo used in the README's spatial-control gallery.
+"""Make the masks of the bundled astronaut photo used in docs/masks.md (spatial control).
 
     .venv/bin/python docs/make_masks.py
 
