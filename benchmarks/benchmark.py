@@ -26,7 +26,7 @@ sys.path.insert(0, REPO)
 
 # The program's modules come in through the parts; TensorFlow is imported on first use, only in the workers.
 from parts import memory, profile, quality, report, speed, video, whole_run
-from parts.baseline import TutorialBaseline as TutorialBaseline  # these four for tests/test_benchmark.py
+from parts.baseline import TutorialBaseline as TutorialBaseline  # these five for tests/test_benchmark.py
 from parts.ours import STEP_FLAGS as STEP_FLAGS
 from parts.ours import build_job as build_job
 from parts.ours import pass_images as pass_images
