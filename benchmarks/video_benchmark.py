@@ -41,6 +41,7 @@ from neural_style.work import (
     flow,
     passes,
 )
+from neural_style.work.frames import stylize_video
 from neural_style.work.observer import Observer
 
 VIDEOS = os.path.join(os.path.dirname(REPO), "shared", "videos")
@@ -93,7 +94,7 @@ def video_mode(settings, styles, network):
     """(b): the frames painted by the video mode."""
     collector = FrameCollector()
     with frames_of(settings) as frames:
-        frames.stylize_video(settings, frames, settings.frame_count, styles, network, collector)
+        stylize_video(settings, frames, settings.frame_count, styles, network, collector)
     return collector
 
 

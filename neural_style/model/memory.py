@@ -50,6 +50,15 @@ def peak_memory_bytes(height, width, tile_px, style_pixels=0):
     )
 
 
+def run_peak_bytes(content_shape, style_shapes, size_px, style_scale, tile_px):
+    """The estimated peak of a run of the photo and paintings of these shapes at size_px, the paintings
+    at style_scale, in tiles of tile_px."""
+    height, width = fit_long_side(content_shape, size_px)
+    style_long_px = max(1, round(size_px * style_scale))
+    style_pixels = sum(np.prod(fit_long_side(shape, style_long_px), dtype=float) for shape in style_shapes)
+    return peak_memory_bytes(height, width, tile_px, style_pixels)
+
+
 def largest_tile_px():
     """The largest square tile (a multiple of 256 px) whose step fits in TILE_BUDGET_SHARE of the
     machine's memory. It depends on the machine's total memory only, not on what happens to be free."""
@@ -80,10 +89,7 @@ def check_memory(content_shape, style_shapes, size_px, style_scale, tile_px):
         return
 
     def needed(size_px, style_scale):
-        height, width = fit_long_side(content_shape, size_px)
-        style_long_px = max(1, round(size_px * style_scale))
-        style_pixels = sum(np.prod(fit_long_side(shape, style_long_px), dtype=float) for shape in style_shapes)
-        return peak_memory_bytes(height, width, tile_px, style_pixels)
+        return run_peak_bytes(content_shape, style_shapes, size_px, style_scale, tile_px)
 
     need = needed(size_px, style_scale)
     if need <= available:
