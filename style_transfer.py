@@ -256,7 +256,7 @@ def main(argv=None):
 def run(settings):
     """Check every input of every run, then paint: one run, a batch run after run, or on a cluster."""
     if settings.serve:  # the studio, whose runs are this program's own command lines
-        from neural_style.studio.server import serve  # Starlette and uvicorn are needed only here
+        from neural_style.studio import serve
 
         return serve(
             settings, {name: (flag, how, globals()[name]) for name, (flag, how) in FLAGS.items()}, descriptions()

@@ -261,3 +261,49 @@ def test_bad_input_gets_a_message_and_nothing_is_written_outside_outputs(studio,
     assert sorted(path for path in root.rglob("*") if output_dir not in path.parents) == outside_before
     uploaded = [path.name for path in (output_dir / "uploads").rglob("*") if path.is_file()]
     assert not {"notes.png", "big.png", "evil.png"} & set(uploaded), uploaded
+
+
+def test_a_page_request_becomes_the_command_line_a_user_would_type_and_nothing_else(tmp_path):
+    """No browser: the argv a page's request is turned into, read back by the program's own parser;
+    a request naming another flag, a file outside the uploads and bundled images, or a value that
+    would read as a flag is refused; --cluster and --weights of the server pass on to every run."""
+    import argparse
+
+    import style_transfer
+    from neural_style.errors import UserError
+    from neural_style.studio import controls, server
+
+    table = {name: (flag, how, getattr(style_transfer, name)) for name, (flag, how) in style_transfer.FLAGS.items()}
+    page = controls.page_controls(table, style_transfer.descriptions())
+    uploads = tmp_path / "out" / "uploads"
+    uploads.mkdir(parents=True)
+    photo, painting = tiny_images(uploads)
+    (tmp_path / "elsewhere.png").write_bytes(photo.read_bytes())
+    allowed = [str(uploads), controls.IMAGES_DIR]
+    cluster = argparse.Namespace(cluster="", cpus_per_task=2, weights_file=None)
+    passed_on = server.passed_on_flags(cluster)
+    assert passed_on == ["--cluster", "--cpus-per-task", "2"]
+
+    good = {"files": {"--content": [str(photo)], "--style": [str(painting)]}, "values": {"--size": "64", "--seed": "0"}}
+    argv = controls.command(good, page, str(tmp_path / "out"), allowed, passed_on)
+    assert argv[:2] == [sys.executable, str(REPO / "style_transfer.py")]
+    settings = style_transfer.parse_args(argv[2:])
+    assert (settings.content_image, settings.style_images) == (str(photo), [str(painting)])
+    assert (settings.size_px, settings.output_dir, settings.cluster, settings.cpus_per_task) == (
+        64,
+        str(tmp_path / "out"),
+        "",
+        2,
+    )
+    assert "--seed" not in argv  # a default is left out, as a user would leave it out
+
+    for bad, message in (
+        ({"values": {"--iterations": "5 --output-dir /etc"}}, "needs a value that is a number or a word"),
+        ({"values": {"--output-dir": "/etc"}}, "the page cannot set '--output-dir'"),
+        ({"files": {"--content": [str(tmp_path / "elsewhere.png")]}}, "not one of the uploaded or bundled"),
+        ({"files": {"--content": [str(uploads / ".." / ".." / "elsewhere.png")]}}, "not one of the uploaded"),
+        ({"files": {"--init": [str(photo)]}}, "the page cannot set '--init'"),
+    ):
+        request = {"files": {**good["files"], **bad.get("files", {})}, "values": bad.get("values", {})}
+        with pytest.raises(UserError, match=re.escape(message)):
+            controls.command(request, page, str(tmp_path / "out"), allowed, passed_on)

@@ -162,7 +162,8 @@ def serve(settings, table, described):
     output_dir = os.path.abspath(settings.output_dir)
     studio = Studio(output_dir, controls.page_controls(table, described), passed_on_flags(settings))
     try:
-        listener = socket.create_server((settings.host, settings.port))
+        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+        listener = socket.create_server((settings.host, settings.port), family=family)
     except OSError as error:
         raise UserError(f"cannot serve on {settings.host} port {settings.port} ({error.strerror})") from None
     host, port = listener.getsockname()[:2]

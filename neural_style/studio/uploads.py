@@ -2,6 +2,7 @@
 video the program can read) and kept in <output dir>/uploads/<digest>/<name>, so that nothing is
 written outside the output folder and a run folder is named after the file as the user named it."""
 
+import contextlib
 import hashlib
 import os
 
@@ -43,6 +44,7 @@ def save_upload(output_dir, name, data):
                 pass
         except UserError:
             os.remove(path)
-            os.rmdir(folder)
+            with contextlib.suppress(OSError):  # the same bytes may be kept under another name
+                os.rmdir(folder)
             raise UserError(f"refused {name}: not a video the program can read") from None
     return path
