@@ -249,7 +249,10 @@ def test_bad_input_gets_a_message_and_nothing_is_written_outside_outputs(studio,
     for path, message in ((not_an_image, "not an image or video"), (too_big, "over 50 MB")):
         driver.find_element(By.ID, "content-file").send_keys(str(path))
         wait_for(lambda message=message: message in text(driver, "#message.error"), 30, f"{message!r} on the page")
-    driver.execute_script("studio.upload(new File([new Uint8Array([137, 80, 78, 71])], '../evil.png'), '--content')")
+    png = list(cv2.imencode(".png", cv2.imread(str(REPO / "images" / "starry_night.jpg"))[:32, :32])[1].tobytes())
+    driver.execute_script(
+        "studio.upload(new File([new Uint8Array(arguments[0])], 'a/../../evil.png'), '--content')", png
+    )
     wait_for(lambda: "a file name with a path" in text(driver, "#message.error"), 10, "the ../ name refused")
     assert text(driver, "#content-chosen") == ""
 

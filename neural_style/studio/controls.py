@@ -6,6 +6,7 @@ import os
 import sys
 
 from neural_style.errors import UserError
+from neural_style.studio import Refused
 
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "style_transfer.py")
 IMAGES_DIR = os.path.join(os.path.dirname(SCRIPT), "images")  # the bundled photos and paintings the page offers
@@ -59,16 +60,16 @@ def command(request, controls, output_dir, allowed_dirs, passed_on):
     argv = [sys.executable, SCRIPT]
     for flag, paths in files.items():
         if flag not in FILE_FLAGS or not isinstance(paths, list):
-            raise UserError(f"the page cannot set {flag!r}")
+            raise Refused(f"the page cannot set {flag!r}")
         if paths:
             argv += [flag, *(inside_allowed(path, allowed_dirs) for path in paths)]
     known = {control["flag"]: control for control in controls}
     for flag, text in values.items():
         if flag not in known:
-            raise UserError(f"the page cannot set {flag!r}")
+            raise Refused(f"the page cannot set {flag!r}")
         words = str(text).split()
         if not words or any(word.startswith("-") for word in words):
-            raise UserError(f"{flag} needs a value that is a number or a word, not {str(text)!r}")
+            raise Refused(f"{flag} needs a value that is a number or a word, not {str(text)!r}")
         if words != known[flag]["default"].split():  # a default is left out, as a user would type it
             argv += [flag, *words]
     if request.get("fresh"):
@@ -82,7 +83,7 @@ def inside_allowed(path, allowed_dirs):
     if not any(real.startswith(os.path.realpath(folder) + os.sep) for folder in allowed_dirs) or not os.path.isfile(
         real
     ):
-        raise UserError(f"{path!r} is not one of the uploaded or bundled images")
+        raise Refused(f"{path!r} is not one of the uploaded or bundled images")
     return real
 
 

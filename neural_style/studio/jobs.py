@@ -10,6 +10,8 @@ import subprocess
 import threading
 
 from neural_style.errors import UserError
+from neural_style.studio import Refused
+from neural_style.studio.controls import shown
 
 RUN_FOLDER_LINE = re.compile(r"run folder: (.+)")  # what painting.paint prints when it opens the folder
 OUTPUT_LINES_KEPT = 40
@@ -28,7 +30,7 @@ class Job:
         """What the page shows of the job; place: its place in the queue (1: next), or None."""
         return {
             "id": self.number,
-            "argv": self.argv[2:],
+            "command": shown(self.argv),
             "state": self.state,
             "place": place,
             "folder": self.folder and os.path.basename(self.folder),
@@ -70,7 +72,7 @@ class JobQueue:
         if job is None:
             raise UserError(f"there is no job {number}")
         if job.owner != owner:
-            raise UserError(f"job {number} is painted from another page; this one watches it")
+            raise Refused(f"job {number} is painted from another page; this one watches it")
         return job
 
     def stop(self, number, owner):

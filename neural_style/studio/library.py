@@ -7,6 +7,7 @@ import re
 
 from neural_style.errors import UserError
 from neural_style.runs.folder import read_record
+from neural_style.studio import Refused
 
 SNAPSHOT = re.compile(r".*-(\d+)px-step(\d+)\.png")  # the recorder's <name>-<size>px-step<NNNNN>.png
 CURVE_POINTS_MAX = 200  # loss-curve points sent to the page; a long run's log is thinned to these
@@ -18,7 +19,7 @@ def file_inside(output_dir, relative):
     root = os.path.realpath(output_dir)
     path = os.path.realpath(os.path.join(root, relative))
     if not path.startswith(root + os.sep):
-        raise UserError(f"refused {relative!r}: only files inside the output folder are served")
+        raise Refused(f"refused {relative!r}: only files inside the output folder are served")
     if not os.path.isfile(path):
         raise UserError(f"{relative!r} is not a file in the output folder")
     return path

@@ -14,7 +14,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from neural_style.errors import UserError
-from neural_style.studio import controls, library
+from neural_style.studio import Refused, controls, library
 from neural_style.studio.jobs import JobQueue
 from neural_style.studio.uploads import UPLOAD_MAX_MB, UPLOADS, save_upload
 
@@ -58,7 +58,7 @@ class Studio:
             if size <= UPLOAD_MAX_MB << 20:
                 data += chunk
         if size > UPLOAD_MAX_MB << 20:
-            raise UserError(f"refused {name}: over {UPLOAD_MAX_MB} MB")
+            raise Refused(f"refused {name}: over {UPLOAD_MAX_MB} MB")
         path = await asyncio.to_thread(save_upload, self.output_dir, name, bytes(data))
         return JSONResponse({"path": path, "name": os.path.basename(path)})
 
@@ -85,7 +85,6 @@ class Studio:
         """The jobs, each with its command and its run folder's pictures so far."""
         views = self.jobs.views()
         for view in views:
-            view["command"] = controls.shown([None, None, *view.pop("argv")])
             folder = view["folder"] and os.path.join(self.output_dir, view["folder"])
             view["pictures"] = library.pictures(folder) if folder and os.path.isdir(folder) else None
         return views
@@ -118,7 +117,7 @@ class Studio:
 
 async def refused(request, error):
     """A UserError: its line, as JSON to the page's requests and as text to a link followed."""
-    status = 403 if "refused" in str(error) else 400
+    status = 403 if isinstance(error, Refused) else 400
     if request.url.path.startswith("/api/"):
         return JSONResponse({"error": str(error)}, status)
     return PlainTextResponse(str(error), status)
