@@ -2,6 +2,7 @@
 starts, their live state as Server-Sent Events, and the files of the output folder."""
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -141,7 +142,16 @@ def studio_app(studio):
         Route("/api/runs", studio.runs),
         Route("/files/{path:path}", studio.file),
     ]
-    return Starlette(routes=routes, exception_handlers={UserError: refused, HTTPException: not_found})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        # Here, not after the server returns: uvicorn raises the Ctrl-C again once it is done, and the
+        # program's own handler of an early Ctrl-C then ends the process at once.
+        await asyncio.to_thread(studio.jobs.close)
+
+    handlers = {UserError: refused, HTTPException: not_found}
+    return Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
 
 
 def passed_on_flags(settings):
@@ -156,8 +166,8 @@ def passed_on_flags(settings):
 
 
 def serve(settings, table, described):
-    """Serve the studio on settings.host and settings.port (0: a free one, printed) until Ctrl-C;
-    then stop the run under way, which saves as it does on Ctrl-C."""
+    """Serve the studio on settings.host and settings.port (0: a free one, printed) until Ctrl-C or
+    SIGTERM; then stop the run under way, which saves as it does on Ctrl-C."""
     output_dir = os.path.abspath(settings.output_dir)
     studio = Studio(output_dir, controls.page_controls(table, described), passed_on_flags(settings))
     try:
@@ -168,7 +178,4 @@ def serve(settings, table, described):
     host, port = listener.getsockname()[:2]
     print(f"studio: http://{host}:{port}/  (runs go to {output_dir}; Ctrl-C ends it)", flush=True)
     config = uvicorn.Config(studio_app(studio), log_level="warning", timeout_graceful_shutdown=2)
-    try:
-        uvicorn.Server(config).run(sockets=[listener])
-    finally:
-        studio.jobs.close()
+    uvicorn.Server(config).run(sockets=[listener])
