@@ -216,7 +216,8 @@ async function setUp() {
   $("#where").textContent = `runs go to ${setup.output_dir}${setup.passed_on.length ? " with " + setup.passed_on.join(" ") : ""}`;
   $("#upload-limit").textContent = `Photos, paintings, masks and clips up to ${setup.upload_max_mb} MB.`;
   for (const [select, flag] of [["#content-bundled", "--content"], ["#style-bundled", "--style"]]) {
-    for (const path of setup.bundled) $(select).append(new Option(path.split("/").pop(), path));
+    const offered = flag === "--content" ? setup.bundled : setup.bundled.filter((path) => !/\.(webm|mp4)$/i.test(path));
+    for (const path of offered) $(select).append(new Option(path.split("/").pop(), path));
     $(select).addEventListener("change", (event) => {
       if (event.target.value) choose(flag, event.target.value, event.target.value.split("/").pop());
       event.target.value = "";
