@@ -61,6 +61,9 @@ CHUNK_FRAMES = 0  # a video's frames per chunk; chunks are painted independently
 CHUNK_OVERLAP = 4  # frames two neighbouring chunks both paint, cross-faded from the one to the other
 CLUSTER = None  # a Ray cluster's HOST:PORT, or auto, to paint on; the flag alone: $RAY_ADDRESS or auto; None: here
 CPUS_PER_TASK = 1  # CPU cores each task on a cluster takes (and its TensorFlow threads)
+SERVE = False  # serve the studio, a page that starts, watches, stops and lists runs, instead of painting
+HOST = "127.0.0.1"  # the address the studio listens on; another than 127.0.0.1 lets other machines use it
+PORT = 0  # the studio's port; 0: a free one, printed
 # ----------------------------------------------------------------------------------------------------
 
 from neural_style.errors import ProgramExit, UserError, program_exit  # noqa: E402
@@ -151,6 +154,9 @@ FLAGS = {
     "CHUNK_OVERLAP": ("--chunk-overlap", {"type": number(int, 0)}),
     "CLUSTER": ("--cluster", {"nargs": "?", "const": "", "metavar": "ADDRESS"}),
     "CPUS_PER_TASK": ("--cpus-per-task", {"type": positive_int}),
+    "SERVE": ("--serve", {"action": "store_true"}),
+    "HOST": ("--host", {}),
+    "PORT": ("--port", {"type": number(int, 0, 65535)}),
 }
 
 
@@ -205,6 +211,12 @@ def main(argv=None):
 
 def run(settings):
     """Check every input of every run, then paint: one run, a batch run after run, or on a cluster."""
+    if settings.serve:  # the studio, whose runs are this program's own command lines
+        from neural_style.studio import serve
+
+        return serve(
+            settings, {name: (flag, how, globals()[name]) for name, (flag, how) in FLAGS.items()}, descriptions()
+        )
     plans, weights = plan(settings)
     with StopRequest() as stop:
         if settings.cluster is not None:

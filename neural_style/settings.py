@@ -55,6 +55,9 @@ class Settings:
     chunk_overlap: int
     cluster: str | None
     cpus_per_task: int
+    serve: bool
+    host: str
+    port: int
     fresh: bool
 
     def as_dict(self):

@@ -19,6 +19,9 @@ NOT_IN_RUN_IDENTITY = (
     "each_style",
     "cluster",  # where a run is painted does not change it
     "cpus_per_task",
+    "serve",  # the studio's own settings
+    "host",
+    "port",
 )
 # In the identity by their content.
 INPUT_FILES = (
