@@ -291,7 +291,7 @@ def test_a_page_request_becomes_the_command_line_a_user_would_type_and_nothing_e
     argv = controls.command(good, page, str(tmp_path / "out"), allowed, passed_on)
     assert argv[:2] == [sys.executable, str(REPO / "style_transfer.py")]
     settings = style_transfer.parse_args(argv[2:])
-    assert (settings.content_image, settings.style_images) == (str(photo), [str(painting)])
+    assert (settings.content_image, settings.style_images) == (str(photo), (str(painting),))
     assert (settings.size_px, settings.output_dir, settings.cluster, settings.cpus_per_task) == (
         64,
         str(tmp_path / "out"),
