@@ -196,8 +196,6 @@ def results_markdown(args, rows, pair_here, real_size, settings, frames, size, c
     # Time not spent painting = a start for each of the 2 workers + a cost for each task: two batches, two unknowns.
     per_task_s = (rows[24]["not_painting_s"] - rows[6]["not_painting_s"]) / (24 - 6)
     worker_start_s = (rows[6]["not_painting_s"] - 6 * per_task_s) / 2
-    labels = {6: "6 tiny runs (32 px, 1 iteration)", 24: "24 tiny runs (32 px, 1 iteration)"}
-    labels["real"] = f"4 runs at {real_size} px (2 photos x 2 paintings), every other setting the default"
     lines = [
         "# Cluster benchmark",
         "",
@@ -206,6 +204,17 @@ def results_markdown(args, rows, pair_here, real_size, settings, frames, size, c
         f"{elapsed_s / 60:.0f} minutes in all. What each figure means: the docstring of "
         "benchmarks/cluster_benchmark.py.",
         "",
+        *overhead_section(rows, pair_here, real_size, per_task_s, worker_start_s),
+        *expected_section(real_size, pair_s, per_task_s, worker_start_s),
+        *flicker_section(frames, size, chunk, chunkings, flickers),
+    ]
+    return "\n".join(lines)
+
+
+def overhead_section(rows, pair_here, real_size, per_task_s, worker_start_s):
+    labels = {6: "6 tiny runs (32 px, 1 iteration)", 24: "24 tiny runs (32 px, 1 iteration)"}
+    labels["real"] = f"4 runs at {real_size} px (2 photos x 2 paintings), every other setting the default"
+    return [
         "## Overhead per task on a local Ray cluster (2 nodes of 1 CPU on this machine, 1 CPU per task)",
         "",
         "| batch | tasks | connect, s | wall, s | painting per task, s | slots' time not painting, s | "
@@ -224,9 +233,14 @@ def results_markdown(args, rows, pair_here, real_size, settings, frames, size, c
         f"and **{worker_start_s:.1f} s per worker start**.",
         "",
         f"The same {len(pair_here)} runs at {real_size} px on this machine alone, one after another with "
-        f"TensorFlow on both cores: {', '.join(f'{s:.1f}' for s in pair_here)} s, **{pair_s:.1f} s** a run on "
-        "average.",
+        f"TensorFlow on both cores: {', '.join(f'{s:.1f}' for s in pair_here)} s, "
+        f"**{float(np.mean(pair_here)):.1f} s** a run on average.",
         "",
+    ]
+
+
+def expected_section(real_size, pair_s, per_task_s, worker_start_s):
+    return [
         "## Expected time on N machines (computed, not measured)",
         "",
         f"A batch of 500 runs at {real_size} px on N machines like this one, each painting one run at a time on "
@@ -243,6 +257,11 @@ def results_markdown(args, rows, pair_here, real_size, settings, frames, size, c
             for n in (1, 2, 4, 8, 16, 32)
         ],
         "",
+    ]
+
+
+def flicker_section(frames, size, chunk, chunkings, flickers):
+    lines = [
         f"## Flicker across chunk boundaries: box.mp4 from frame 120, {frames} frames at {size} px",
         "",
         "(a) every frame on its own, (b) video mode in one chain, (c) in chunks of "
@@ -263,8 +282,7 @@ def results_markdown(args, rows, pair_here, real_size, settings, frames, size, c
             f"**{mean(overlap) / mean('a'):.3f}** | {worst / mean('a'):.3f} | "
             f"{mean(overlap, True) / mean('a', True):.3f} |"
         )
-    lines += ["", "Target (the video issue's): (c) / (a) at most 0.2.", ""]
-    return "\n".join(lines)
+    return lines + ["", "Target (the video issue's): (c) / (a) at most 0.2.", ""]
 
 
 def mean_flicker(flickers, boundary, name, inside=False):
