@@ -172,3 +172,16 @@ def test_the_value_suggested_for_a_size_too_large_is_accepted(size_px, style_sca
         style_scale = suggested
         assert 1 < style_scale < 1e6
     memory.check_memory(content_shape, style_shapes, size_px, style_scale, tile_px=512)  # accepted
+
+
+def test_the_cgroup_limit_is_read_in_both_versions(tmp_path):
+    v2, v1 = tmp_path / "memory.max", tmp_path / "memory.limit_in_bytes"
+    assert memory.cgroup_limit_bytes([str(v2), str(v1)]) is None  # neither file: no limit
+    v1.write_text(f"{2 * 2**30}\n")
+    assert memory.cgroup_limit_bytes([str(v2), str(v1)]) == 2 * 2**30
+    v1.write_text("9223372036854771712\n")  # v1's "unlimited"
+    assert memory.cgroup_limit_bytes([str(v2), str(v1)]) is None
+    v2.write_text("max\n")
+    assert memory.cgroup_limit_bytes([str(v2), str(v1)]) is None
+    v2.write_text("1073741824\n")
+    assert memory.cgroup_limit_bytes([str(v2), str(v1)]) == 2**30

@@ -26,13 +26,19 @@ def total_memory_bytes():
     return min(total, cgroup_limit_bytes() or total)
 
 
-def cgroup_limit_bytes():
-    try:
-        with open("/sys/fs/cgroup/memory.max") as f:
-            limit = f.read().strip()
-    except OSError:
-        return None
-    return None if limit == "max" else int(limit)
+CGROUP_LIMIT_FILES = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")  # v2, v1
+
+
+def cgroup_limit_bytes(files=CGROUP_LIMIT_FILES):
+    """The memory limit of this process's cgroup (v2 or v1), or None where there is none."""
+    for path in files:
+        try:
+            with open(path) as f:
+                limit = f.read().strip()
+        except OSError:
+            continue
+        return None if limit == "max" or int(limit) >= 2**60 else int(limit)  # v1 says "none" with ~2^63
+    return None
 
 
 def available_memory_bytes():
