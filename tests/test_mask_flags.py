@@ -38,6 +38,14 @@ def half_mask(side):
     return mask
 
 
+def write_strokes_on_transparent(path):
+    """The left half as a white stroke on a transparent layer that hides white too (as editors save it)."""
+    bgra = np.full((SIZE, SIZE, 4), 255, np.uint8)
+    bgra[:, SIZE // 2 :, 3] = 0
+    cv2.imwrite(str(path), bgra)
+    return path
+
+
 def result(output_dir):
     (path,) = glob.glob(str(output_dir / "*" / "*-final.png"))
     return cv2.imread(path)[:, :, ::-1].astype(np.float32)
@@ -68,12 +76,14 @@ def files(tmp_path_factory):
         ),
         "left": write_png(folder / "left.png", half_mask("left")),
         "right": write_png(folder / "right.png", half_mask("right")),
+        "left on transparent": write_strokes_on_transparent(folder / "left-alpha.png"),
     }
 
 
-def test_a_content_mask_keeps_the_photo_outside_it_and_paints_inside(files, tmp_path):
+@pytest.mark.parametrize("mask", ["left", "left on transparent"])
+def test_a_content_mask_keeps_the_photo_outside_it_and_paints_inside(files, tmp_path, mask):
     done = run_cli(*RUN, "--iterations", 10, "--content", files["photo"], "--style", files["red"],
-                   "--content-mask", files["left"], "--output-dir", tmp_path)  # fmt: skip
+                   "--content-mask", files[mask], "--output-dir", tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     picture, photo = result(tmp_path), cv2.imread(str(files["photo"]))[:, :, ::-1].astype(np.float32)
     beyond_the_edge = SIZE // 2 + 4  # the feathered edge is about a pixel wide at this size

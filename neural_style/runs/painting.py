@@ -47,9 +47,9 @@ class Run:
     def frames(self):
         return frame_selection(self.settings)
 
-    def image(self, path):
-        """An input image, from the bytes shipped with the run or else from its file."""
-        return load_image(path, self.files.get(path))
+    def image(self, path, background=255):
+        """An input image, from the bytes shipped with the run or else from its file (utils.load_image)."""
+        return load_image(path, self.files.get(path), background)
 
     def image_paths(self):
         s = self.settings
@@ -97,15 +97,19 @@ def load_masks(settings, content, styles, load=load_image, note=print):
     """The masks the settings name, read and checked now (MaskError otherwise), at full size; `note`
     tells of a mask resized to its image (prepare tells it, the painting reads the masks again)."""
 
-    def read(path, image):
-        mask, file_shape = load_mask(path, *image.shape[:2], load)
+    def read(path, image, image_name="the photo"):
+        mask, file_shape = load_mask(path, *image.shape[:2], load, image_name)
         if file_shape != image.shape[:2]:
             note(f"note: mask {path} resized from {file_shape[1]}x{file_shape[0]} px to the image's size")
         return mask
 
     return Masks(
         styles=tuple(read(path, content) for path in settings.style_masks) or None,
-        paintings=tuple(read(path, style) for path, style in zip(settings.style_region_masks, styles)) or None,
+        paintings=tuple(
+            read(mask_path, style, f"its painting {style_path}")
+            for mask_path, style_path, style in zip(settings.style_region_masks, settings.style_images, styles)
+        )
+        or None,
         content=read(settings.content_mask, content) if settings.content_mask else None,
         mode=settings.mask_mode,
     )
