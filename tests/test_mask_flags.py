@@ -3,6 +3,7 @@ direction, computed with numpy): a content mask keeps the photo outside it, styl
 painting in its half, a region mask takes the style from its part of the painting only."""
 
 import glob
+import json
 
 import cv2
 import numpy as np
@@ -130,3 +131,20 @@ def test_a_region_mask_takes_the_style_from_that_part_of_the_painting(files, tmp
     assert done.returncode == 0, done.stderr
     colour, direction = looks(result(tmp_path))
     assert direction < 0.2 and colour < -15, (colour, direction)  # without the region mask: 0.55 and -13
+
+
+def test_a_region_too_small_for_the_deep_layers_takes_its_style_from_the_others(files, tmp_path):
+    """The painting's top quarter (blue horizontal stripes over red vertical ones) at 48 px: no conv5_1
+    or conv4_1 neuron sees only the region, so those layers are left out, and the run paints the rest."""
+    top = np.zeros((SIZE, SIZE, 3), np.float32)
+    top[: SIZE // 4] = 255
+    painting = stripes(True, RED)
+    painting[: SIZE // 4] = stripes(False, BLUE)[: SIZE // 4]
+    sky, region = write_png(tmp_path / "sky.png", painting), write_png(tmp_path / "top.png", top)
+    done = run_cli(*RUN, "--iterations", 60, "--style-weight", 100, "--content", files["grey"], "--style", sky,
+                   "--style-region-masks", region, "--output-dir", tmp_path / "out")  # fmt: skip
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    (record,) = glob.glob(str(tmp_path / "out" / "*" / "settings.json"))
+    assert json.load(open(record))["status"] == "finished"
+    colour, direction = looks(result(tmp_path / "out"))
+    assert direction < 0.2 and colour < -15, (colour, direction)

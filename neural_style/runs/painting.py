@@ -11,7 +11,7 @@ import itertools
 import os
 import time
 
-from neural_style.errors import Diverged, UserError
+from neural_style.errors import Diverged, RunStopped, UserError
 from neural_style.files.videos import count_frames, is_video_source, open_video
 from neural_style.model.guides import load_mask
 from neural_style.model.memory import check_memory, tile_size
@@ -140,10 +140,23 @@ def paint(run, weights, network, output_dir, stop, paint_chunks=None):
                 path = recorder.finish(picture, resize(content, *picture.shape[:2]), styles)
         except Diverged as error:
             raise Diverged(error.step, recorder.diverged(error)) from None
+        except RunStopped:
+            raise  # its record says "stopped"
+        except Exception as error:
+            record_failure(recorder, error)
+            raise
         elapsed_s = time.perf_counter() - started
         recorder.write_record(status="finished", elapsed_s=round(elapsed_s, 1), peak_memory_gib=memory_peak_gib())
     print(f"result: {path}  ({elapsed_s:.0f} s, peak memory {memory_peak_gib():.1f} GiB)")
     return path
+
+
+def record_failure(recorder, error):
+    """A run that ends in an error is recorded as "failed" with it, not left as "running"."""
+    try:
+        recorder.write_record(status="failed", error=f"{type(error).__name__}: {error}")
+    except OSError:
+        pass  # the folder cannot be written (the error may be just that): the error is what the user must see
 
 
 def paint_video(run, styles, network, recorder, paint_chunks, stop):
