@@ -16,7 +16,8 @@ from conftest import REPO, wait_for
 
 import style_transfer
 from neural_style.errors import UserError
-from neural_style.runs.batch import content_paths, expand
+from neural_style.runs.batch import content_paths, expand, run_batch
+from neural_style.runs.painting import prepare
 from neural_style.work import clip_chunks
 from neural_style.work.clip_chunks import Chunk
 
@@ -167,3 +168,36 @@ def test_a_clip_in_chunks_stopped_goes_on_with_the_chunks_not_painted(tmp_path):
     assert f"resuming: {len(saved)} of 3 chunks were painted before" in stdout
     assert {path: os.stat(path).st_mtime_ns for path in saved} == kept
     assert len(os.listdir(f"{folder}/frames")) == 9 and os.path.exists(f"{folder}/{os.path.basename(folder)}.webm")
+
+
+def test_a_glob_that_matches_only_folders_says_so(tmp_path):
+    (tmp_path / "holiday").mkdir()
+    (tmp_path / "work").mkdir()
+    with pytest.raises(UserError) as error:
+        content_paths([f"{tmp_path}/*"])
+    assert str(error.value) == f"{tmp_path}/* matches only folders (2); name the photos in them, or give a folder"
+
+
+def test_a_copy_of_a_photo_under_another_name_is_painted_once(tmp_path, capsys):
+    """The run folder's name has the photo's stem, so the copy alone is another folder; in one batch,
+    the same content (the same identity) is one run."""
+    copy = tmp_path / "coffee-copy.png"
+    copy.write_bytes((REPO / "images/coffee.png").read_bytes())
+    settings = style_transfer.parse_args(["--content", "images/coffee.png", str(copy), "--size", "32"])
+    runs = [prepare(run_settings) for run_settings in expand(settings)]
+    for run in runs:
+        run.identify("the weights' digest")
+    assert runs[0].name != runs[1].name and runs[0].identity == runs[1].identity
+    painted = []
+
+    def paint_runs(todo):
+        for run in todo:
+            painted.append(run.settings.content_image)
+            folder = tmp_path / "out" / run.name
+            folder.mkdir(parents=True)
+            yield run, str(folder / f"{run.name}-final.png"), 1.0
+
+    run_batch(runs, paint_runs, str(tmp_path / "out"), fresh=False)
+    assert painted == ["images/coffee.png"]
+    out = capsys.readouterr().out
+    assert f"note: {copy} is the same photo as images/coffee.png: painted once" in out and "batch: 1 run\n" in out

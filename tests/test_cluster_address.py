@@ -64,8 +64,8 @@ def test_a_service_that_is_not_ray_is_refused_in_one_line_within_the_time_out(se
 
 def test_ctrl_c_while_connecting_ends_at_once(tmp_path):
     silent = Service()
+    process = start_cli(*QUICK, "--cluster", silent.address, "--output-dir", tmp_path)
     try:
-        process = start_cli(*QUICK, "--cluster", silent.address, "--output-dir", tmp_path)
         wait_for(lambda: silent.connections, process, timeout_s=STARTUP_S + 60)
         interrupted = time.monotonic()
         process.send_signal(signal.SIGINT)
@@ -75,4 +75,6 @@ def test_ctrl_c_while_connecting_ends_at_once(tmp_path):
         assert process.returncode == 130
         assert stderr.strip().splitlines() == ["stopped while connecting to the Ray cluster"]
     finally:
+        process.kill()  # if it is still waiting
+        process.communicate()
         silent.close()

@@ -148,3 +148,12 @@ def test_a_region_too_small_for_the_deep_layers_takes_its_style_from_the_others(
     assert json.load(open(record))["status"] == "finished"
     colour, direction = looks(result(tmp_path / "out"))
     assert direction < 0.2 and colour < -15, (colour, direction)
+
+
+def test_the_mask_mode_help_says_what_each_mode_is(capsys):
+    import style_transfer
+
+    with pytest.raises(SystemExit):
+        style_transfer.parse_args(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert '"inside": neurons that see only the region count; "simple": the mask averaged to each layer' in help_text
