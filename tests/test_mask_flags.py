@@ -134,8 +134,8 @@ def test_a_region_mask_takes_the_style_from_that_part_of_the_painting(files, tmp
 
 
 def test_a_region_too_small_for_the_deep_layers_takes_its_style_from_the_others(files, tmp_path):
-    """The painting's top quarter (blue horizontal stripes over red vertical ones) at 48 px: no conv5_1
-    or conv4_1 neuron sees only the region, so those layers are left out, and the run paints the rest."""
+    """The painting's top quarter (blue horizontal stripes over red vertical ones) at 48 px: no conv3_1,
+    conv4_1 or conv5_1 neuron sees only the region: those layers are left out (and said so); the rest paints it."""
     top = np.zeros((SIZE, SIZE, 3), np.float32)
     top[: SIZE // 4] = 255
     painting = stripes(True, RED)
@@ -144,6 +144,7 @@ def test_a_region_too_small_for_the_deep_layers_takes_its_style_from_the_others(
     done = run_cli(*RUN, "--iterations", 60, "--style-weight", 100, "--content", files["grey"], "--style", sky,
                    "--style-region-masks", region, "--output-dir", tmp_path / "out")  # fmt: skip
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert f"note: region mask {region} is too small at --size {SIZE} for conv3_1 conv4_1 conv5_1 " in done.stdout
     (record,) = glob.glob(str(tmp_path / "out" / "*" / "settings.json"))
     assert json.load(open(record))["status"] == "finished"
     colour, direction = looks(result(tmp_path / "out"))

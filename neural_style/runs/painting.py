@@ -13,7 +13,7 @@ import time
 
 from neural_style.errors import Diverged, RunStopped, UserError
 from neural_style.files.videos import count_frames, is_video_source, open_video
-from neural_style.model.guides import load_mask
+from neural_style.model.guides import layer_guides, load_mask
 from neural_style.model.memory import check_memory, tile_size
 from neural_style.runs.folder import INPUT_FILES, RunFolder, run_identity
 from neural_style.runs.recorder import RunRecorder, memory_peak_gib
@@ -80,7 +80,8 @@ def prepare(settings):
     styles = [load_image(path) for path in settings.style_images]
     if settings.init not in START_IMAGES:
         load_image(settings.init)  # refused now if it cannot be read, not when the first pass starts
-    load_masks(settings, content, styles, load_image)
+    masks = load_masks(settings, content, styles, load_image)
+    note_small_regions(settings, masks, styles)
     tile = settings.tile_px or tile_size(*fit_long_side(content.shape, settings.size_px))
     if video and max(fit_long_side(content.shape, settings.size_px)) > tile:
         raise UserError(f"video frames are painted whole, and tiles of {tile} px are needed here; use --size {tile}")
@@ -113,6 +114,20 @@ def load_masks(settings, content, styles, load=load_image, note=print):
         content=read(settings.content_mask, content) if settings.content_mask else None,
         mode=settings.mask_mode,
     )
+
+
+def note_small_regions(settings, masks, styles):
+    """Says which style layers a painting's region mask is too small for at the full size (they take
+    their style from the other paintings, or none: passes.PassStyle.targets)."""
+    for path, mask, style in zip(settings.style_region_masks, masks.paintings or (), styles):
+        height, width = fit_long_side(style.shape, round(settings.size_px * settings.style_scale))
+        guides = layer_guides(resize(mask, height, width), list(settings.style_layers), settings.mask_mode)
+        unreached = [name for name, guide in guides.items() if not guide.any()]
+        if unreached:
+            print(
+                f"note: region mask {path} is too small at --size {settings.size_px} for {' '.join(unreached)} "
+                "(no neuron of the layer sees only the region): the painting gives those layers no style"
+            )
 
 
 def paint(run, weights, network, output_dir, stop, paint_chunks=None):
