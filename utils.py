@@ -23,12 +23,13 @@ cv2.utils.logging.setLogLevel(
 )  # its own warnings about odd files would only repeat our one-line errors
 
 
-def load_image(path, data=None):
+def load_image(path, data=None, background=255):
     """The image at path as float32 RGB, shape (height, width, 3), values 0..255; from `data`, the
     file's bytes read elsewhere (a cluster's worker gets them from the driver), if given.
 
-    Accepts 8- and 16-bit and float files, grayscale, alpha (composited over white) and CMYK JPEGs;
-    honours the EXIF orientation of photos. Raises ImageError, with a one-line reason, for anything else.
+    Accepts 8- and 16-bit and float files, grayscale, alpha (composited over the grey level
+    `background`: white, or black for a mask, whose transparent part is outside its region) and CMYK
+    JPEGs; honours the EXIF orientation of photos. Raises ImageError, with a one-line reason, for anything else.
     """
     if data is None:
         data = read_image_file(path)
@@ -51,7 +52,7 @@ def load_image(path, data=None):
         ) from None
     if pixels is None:
         raise ImageError(f"image {path} is truncated, corrupt or not in a format OpenCV reads")
-    return _rgb_over_white(pixels)
+    return _rgb_over(pixels, background)
 
 
 def read_image_file(path):
@@ -89,8 +90,9 @@ def _png_chunks_fit(data):
     return True
 
 
-def _rgb_over_white(pixels):
-    """Decoded gray, gray+alpha, BGR or BGRA pixels of any depth as float32 RGB 0..255, alpha over white."""
+def _rgb_over(pixels, background):
+    """Decoded gray, gray+alpha, BGR or BGRA pixels of any depth as float32 RGB 0..255, alpha over the
+    grey level `background`."""
     pixels = pixels.reshape(pixels.shape[0], pixels.shape[1], -1)
     scale = np.iinfo(pixels.dtype).max if pixels.dtype.kind in "ui" else 1.0  # float files hold 0..1
     rgb = np.empty(pixels.shape[:2] + (3,), np.float32)
@@ -99,7 +101,7 @@ def _rgb_over_white(pixels):
     if pixels.shape[2] in (2, 4):
         alpha = np.clip(pixels[:, :, -1:] / np.float32(scale), 0, 1)
         rgb *= alpha
-        rgb += 255 * (1 - alpha)
+        rgb += background * (1 - alpha)
     # fmax and fmin, unlike clip, also turn the NaN that float files can hold into 0
     np.fmax(rgb, 0, out=rgb)
     return np.fmin(rgb, 255, out=rgb)

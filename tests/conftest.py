@@ -133,6 +133,13 @@ def wait_for(predicate, process=None, timeout_s=240):
         time.sleep(0.1)
 
 
+def pytest_configure(config):
+    """Skipped tests and their reasons in the summary, even without -rs: a full disk or a read-only
+    folder that could not be made here (mount_tmpfs) is a claim left unchecked, and says so."""
+    if "s" not in config.option.reportchars and "a" not in config.option.reportchars.lower():
+        config.option.reportchars += "s"
+
+
 @pytest.fixture
 def mount_tmpfs():
     """mount(folder, options): a small tmpfs on folder for the test's duration, or the test is skipped."""
@@ -141,7 +148,8 @@ def mount_tmpfs():
     def mount(folder, options):
         done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
         if done.returncode != 0:
-            pytest.skip("cannot mount a tmpfs here")
+            why = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no reason given"]
+            pytest.skip(f"NOT CHECKED: cannot mount a tmpfs here (mount needs root: {why[0]})")
         mounted.append(folder)
 
     yield mount

@@ -16,7 +16,8 @@ from conftest import REPO, wait_for
 
 import style_transfer
 from neural_style.errors import UserError
-from neural_style.runs.batch import content_paths, expand
+from neural_style.runs.batch import content_paths, expand, run_batch
+from neural_style.runs.painting import prepare
 from neural_style.settings import Settings
 from neural_style.work import clip_chunks
 from neural_style.work.clip_chunks import Chunk
@@ -201,3 +202,34 @@ def test_a_chunk_stopped_in_its_middle_goes_on_from_its_last_finished_frame(tmp_
         np.testing.assert_array_equal(resumed, cv2.imread(f"{straight_folder}/frames/{frame:05d}.png"))
     for frame, picture in enumerate(kept_pictures, start=1):  # frames 1-4 are chunk 1's alone
         np.testing.assert_array_equal(cv2.imread(f"{folder}/frames/{frame:05d}.png"), picture)
+
+
+def test_a_glob_that_matches_only_folders_says_so(tmp_path):
+    (tmp_path / "holiday").mkdir()
+    (tmp_path / "work").mkdir()
+    with pytest.raises(UserError) as error:
+        content_paths([f"{tmp_path}/*"])
+    assert str(error.value) == f"{tmp_path}/* matches only folders (2); name the photos in them, or give a folder"
+
+
+def test_a_copy_of_a_photo_under_another_name_is_painted_once(tmp_path, capsys):
+    """The run folder's name has the photo's stem, so the copy alone is another folder; in one batch,
+    the same content (the same identity) is one run."""
+    copy = tmp_path / "coffee-copy.png"
+    copy.write_bytes((REPO / "images/coffee.png").read_bytes())
+    settings = style_transfer.parse_args(["--content", "images/coffee.png", str(copy), "--size", "32"])
+    runs = [prepare(run_settings).identified("float32", "the weights' digest") for run_settings in expand(settings)]
+    assert runs[0].name != runs[1].name and runs[0].identity == runs[1].identity
+    painted = []
+
+    def paint_runs(todo):
+        for run in todo:
+            painted.append(run.settings.content_image)
+            folder = tmp_path / "out" / run.name
+            folder.mkdir(parents=True)
+            yield run, str(folder / f"{run.name}-final.png"), 1.0
+
+    run_batch(runs, paint_runs, str(tmp_path / "out"), fresh=False)
+    assert painted == ["images/coffee.png"]
+    out = capsys.readouterr().out
+    assert f"note: {copy} is the same photo as images/coffee.png: painted once" in out and "batch: 1 run\n" in out

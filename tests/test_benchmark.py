@@ -8,6 +8,7 @@ import pytest
 from conftest import REPO
 
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+STEPS = 5
 
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
@@ -17,7 +18,13 @@ def test_the_tutorial_baseline_solves_our_problem_and_the_check_refuses_another(
     settings = benchmark.project_settings(64, *benchmark.STEP_FLAGS, "--precision", precision)
     content, styles, start = benchmark.pass_images(settings)
     ours = benchmark.build_job(settings, vgg_weights, content, styles, start)
-    benchmark.TutorialBaseline(settings, vgg_weights, content, styles, start, precision).same_problem(ours)
+    baseline = benchmark.TutorialBaseline(settings, vgg_weights, content, styles, start, precision)
+    baseline.same_problem(ours)
+    # And after a few steps of each (Adam, from the same image): the same loss again, so the same steps.
+    for _ in range(STEPS):
+        baseline.train_step()
+    ours.run(STEPS, lambda progress: None)
+    baseline.same_problem(ours)
 
     # The tutorial as written pools by max: another problem, whose loss the check must refuse.
     max_pooling = benchmark.project_settings(64, *benchmark.STEP_FLAGS, "--precision", precision, "--pooling", "max")

@@ -118,9 +118,11 @@ def test_bad_input_exits_2_with_one_error_line(results, case):
     assert CASES[case][1] in lines[0], report
 
 
-def test_nothing_is_created_under_a_file_given_as_output_folder(results):
+def test_nothing_is_created_under_a_file_given_as_output_folder(results, tmp_path):
     _, folder = results["output-dir-under-a-file"]
-    assert (folder / "a_file").is_file()
+    assert (folder / "a_file").read_bytes() == b"a regular file where a folder is expected\n"
+    make_inputs(tmp_path)  # what the folder held before the runs: no case, refused, made anything in it
+    assert sorted(os.listdir(folder)) == sorted(os.listdir(tmp_path))
 
 
 @pytest.mark.parametrize(

@@ -29,8 +29,8 @@ PAINTINGS = ["images/starry_night.jpg", "images/great_wave.png"]
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """Two nodes whose workers have no weights cache and no network: every weight they use is the driver's."""
-    empty = tmp_path_factory.mktemp("no-weights")
-    environment = dict(os.environ, STYLE_TRANSFER_CACHE=str(empty), HOME=str(empty))
+    empty_cache, home = tmp_path_factory.mktemp("no-weights"), tmp_path_factory.mktemp("home")
+    environment = dict(os.environ, STYLE_TRANSFER_CACHE=str(empty_cache), HOME=str(home))
     saved = dict(os.environ)
     os.environ.update(environment)  # what `ray start`, and so every worker, inherits
     try:
@@ -40,6 +40,7 @@ def cluster(tmp_path_factory):
         os.environ.update(saved)
     yield started
     started.stop()
+    assert os.listdir(empty_cache) == []  # no worker fetched (or cached) weights of its own
 
 
 def run_here(*args, output_dir):

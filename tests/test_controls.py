@@ -59,7 +59,8 @@ def test_start_images():
     noise = utils.start_image("noise", content, style, 0.25, seed=3)
     assert (noise >= 0).all() and (noise <= 255).all() and noise.std() > 50
     np.testing.assert_array_equal(utils.start_image("content", content, style, 0.25, seed=3), content)
-    assert utils.start_image("style", content, style, 0.25, seed=3).shape == content.shape
+    painting_resized = cv2.resize(style, (16, 12), interpolation=cv2.INTER_AREA)  # shrunk: area averaging
+    np.testing.assert_allclose(utils.start_image("style", content, style, 0.25, seed=3), painting_resized, atol=1e-3)
     np.testing.assert_array_equal(mix, utils.start_image("mix", content, style, 0.25, seed=3))
 
 
@@ -198,6 +199,19 @@ def finished_run(tmp_path_factory):
     return output_dir, flags, result
 
 
+def tensorboard_scalars(folder, tag):
+    """{step: value} of one scalar in the run's TensorBoard event files, read back with TensorFlow."""
+    from neural_style.model.tf_setup import tf
+
+    values = {}
+    for path in glob.glob(os.path.join(folder, "tensorboard", "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.tag == tag:
+                    values[event.step] = float(tf.make_ndarray(value.tensor))
+    return values
+
+
 def test_a_run_leaves_result_sheet_loss_log_settings_and_tensorboard(finished_run):
     output_dir, _, result = finished_run
     (folder,) = glob.glob(str(output_dir / "*"))
@@ -214,7 +228,10 @@ def test_a_run_leaves_result_sheet_loss_log_settings_and_tensorboard(finished_ru
     assert settings["status"] == "finished" and settings["scales"] == [32, 64]
     assert settings["precision"] in ("float32", "bfloat16")
     assert len(settings["weights_sha256"]) == 64 and "tensorflow" in settings["library_versions"]
-    assert glob.glob(os.path.join(folder, "tensorboard", "events.out.tfevents.*"))
+    # TensorBoard's total loss at each step, which runs on across the passes, is the loss log's
+    totals = tensorboard_scalars(folder, "loss/total")
+    assert sorted(totals) == list(range(1, 10))
+    np.testing.assert_allclose([totals[step] for step in range(1, 10)], [float(r["total"]) for r in rows], rtol=1e-6)
     assert [step for step, _ in printed_steps(result.stdout)] == [1, 2, 3, 1, 2, 3, 4, 5, 6]
 
 

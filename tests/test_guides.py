@@ -208,3 +208,31 @@ def test_a_mask_that_cannot_be_used_is_refused_in_one_line(tmp_path, kind, words
     assert "\n" not in message and path in message and words in message
     if kind == "aspect":
         assert "1.000" in message
+
+
+@pytest.mark.parametrize("hidden", [0, 255], ids=["black", "white"])
+def test_a_mask_drawn_on_a_transparent_layer_is_its_strokes(tmp_path, hidden):
+    """Whatever colour the transparent part hides, it is outside the region; opaque grey levels stay."""
+    bgra = np.full((40, 60, 4), hidden, np.uint8)
+    bgra[:, :20] = (255, 255, 255, 255)  # a white stroke
+    bgra[:, 20:30] = (128, 128, 128, 255)  # an opaque mid-grey one
+    bgra[:, 30:, 3] = 0
+    assert cv2.imwrite(str(tmp_path / "strokes.png"), bgra)
+    mask, _ = load_mask(str(tmp_path / "strokes.png"), 40, 60)
+    np.testing.assert_array_equal(mask[:, :20], 1)
+    np.testing.assert_array_equal(mask[:, 20:30], np.float32(128 / 255))
+    np.testing.assert_array_equal(mask[:, 30:], 0)
+
+
+def test_a_region_mask_of_the_wrong_shape_names_its_painting_not_the_photo(tmp_path):
+    from argparse import Namespace
+
+    from neural_style.runs.painting import load_masks
+
+    region = write_grey(tmp_path / "sky.png", np.full((40, 40), 255))
+    settings = Namespace(style_masks=[], style_region_masks=[region], style_images=["wave.png"], content_mask=None,
+                         mask_mode="inside")  # fmt: skip
+    photo, painting = np.zeros((40, 40, 3), np.float32), np.zeros((40, 80, 3), np.float32)
+    with pytest.raises(MaskError) as error:
+        load_masks(settings, photo, [painting])
+    assert "its painting wave.png is 80x40 px" in str(error.value) and "photo" not in str(error.value)

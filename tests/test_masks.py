@@ -88,15 +88,23 @@ def test_a_content_mask_keeps_the_photo_outside_it(network):
 
 
 def test_masks_work_in_tiles_and_passes(network, tmp_path):
-    """A tiled pass after a coarse one: each tile takes the guides of its own part of the masks."""
-    s = settings("--style", "a", "b", "--scales", "32", "64", "--iterations", "3", "3")
+    """A tiled pass after a coarse one: each tile takes the guides of its own part of the masks, so
+    each half of the tiled result has its own painting's style (the check of the untiled test)."""
+    red_vertical, blue_horizontal = stripes(True, (200, 30, 30)), stripes(False, (30, 30, 200))
+    s = settings("--style", "a", "b", "--scales", "32", "64", "--iterations", "12", "24", "--style-weight", "100")
     left = np.zeros((SIZE, SIZE), np.float32)
     left[:, : SIZE // 2] = 1
-    content = random_image(SIZE, SIZE, seed=6)
+    content = np.full((SIZE, SIZE, 3), 128.0, np.float32)
     masks = passes.Masks(styles=(left, 1 - left), content=np.ones((SIZE, SIZE), np.float32))
-    picture = passes.stylize(s, content, [stripes(True, (200, 30, 30)), stripes(False, (30, 30, 200))], network,
-                           tile_px=48, masks=masks)  # fmt: skip
+    picture = passes.stylize(s, content, [red_vertical, blue_horizontal], network, tile_px=48, masks=masks)
     assert picture.shape == (SIZE, SIZE, 3) and np.isfinite(picture).all()
+    for layer in ("conv1_1", "conv2_1"):
+        for region, own, other in ((left, red_vertical, blue_horizontal), (1 - left, blue_horizontal, red_vertical)):
+            gram = region_gram(network, picture, region, layer)
+            to_own = np.linalg.norm(gram - region_gram(network, own, np.ones_like(region), layer))
+            to_other = np.linalg.norm(gram - region_gram(network, other, np.ones_like(region), layer))
+            # Both paintings blended over the whole picture, without masks, give 0.47-0.55 (the untiled test).
+            assert to_own < 0.4 * to_other, (layer, to_own, to_other)
 
 
 def test_a_painting_region_mask_takes_the_style_from_that_region_only(network):
@@ -129,3 +137,11 @@ def test_a_mask_of_another_size_is_resized_and_said_once(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.count(f"note: mask {tmp_path / 'left.png'} resized from {half[0]}x{half[1]} px") == 1
+    # The mask used is the resized one: its right half, beyond the feathered edge, keeps the photo.
+    (final,) = (tmp_path / "out").glob("*/*-final.png")
+    picture = cv2.imread(str(final)).astype(np.float32)
+    height, width = picture.shape[:2]
+    shrunk = cv2.resize(cv2.imread("images/cincinnati_bridge.jpg"), (width, height), interpolation=cv2.INTER_AREA)
+    beyond_the_edge = width // 2 + 4
+    np.testing.assert_allclose(picture[:, beyond_the_edge:], shrunk[:, beyond_the_edge:], atol=1)
+    assert np.abs(picture[:, : width // 2 - 4] - shrunk[:, : width // 2 - 4]).mean() > 5

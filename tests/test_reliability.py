@@ -9,7 +9,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from conftest import run_cli, start_cli, wait_for
+from conftest import printed_steps, run_cli, start_cli, wait_for
 
 # A run small enough to be quick and long enough to be interrupted in the middle; Adam in one pass,
 # whose resume is exact (L-BFGS restarts its curvature history from a checkpoint).
@@ -41,22 +41,28 @@ def straight_run(tmp_path_factory):
 
 
 @pytest.mark.parametrize("signal_number, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_stops_after_the_step_with_image_and_checkpoint_then_the_run_resumes(
+def test_a_signal_saves_the_step_it_stops_after_then_the_run_resumes_from_it(
     straight_run, tmp_path, signal_number, status
 ):
-    process = start_cli(*RUN, "--iterations", ITERATIONS, "--output-dir", tmp_path)
-    wait_for(lambda: checkpoint_steps(tmp_path))  # well into the optimization
+    """With no regular save due (--save-every 1000), the checkpoint can only be the stop's own."""
+    process = start_cli(*RUN, "--save-every", 1000, "--iterations", ITERATIONS, "--output-dir", tmp_path)
+    printed = []
+    while not printed or printed[-1][0] < 3:  # well into the optimization
+        line = process.stdout.readline()
+        assert line or process.poll() is None, process.stderr.read()
+        printed += printed_steps(line)
     process.send_signal(signal_number)
-    stdout, stderr = process.communicate(timeout=120)
-    assert process.returncode == status, stderr
+    stdout, stderr = process.stdout.read(), process.stderr.read()  # (communicate would skip what readline buffered)
+    assert process.wait(timeout=120) == status, stderr
     assert "Traceback" not in stderr and "Run the same command again to resume" in stderr
-    stopped_at = checkpoint_steps(tmp_path)[-1]
+    stopped_at = (printed + printed_steps(stdout))[-1][0]  # the step the signal let finish
+    assert checkpoint_steps(tmp_path) == [stopped_at] and 3 <= stopped_at < ITERATIONS
     assert glob.glob(str(tmp_path / "*" / f"*-step{stopped_at:05d}.png"))
-    assert 0 < stopped_at < ITERATIONS
 
     resumed = run_cli(*RUN, "--iterations", ITERATIONS, "--output-dir", tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert f"from step {stopped_at}" in resumed.stdout
+    assert printed_steps(resumed.stdout)[0][0] == stopped_at + 1  # restored, not restarted from step 0
     np.testing.assert_array_equal(final_image(tmp_path), final_image(straight_run))
 
 
@@ -206,7 +212,9 @@ def test_a_full_disk_fails_cleanly_and_keeps_what_was_written(tiny_disk):
     done = run_cli("--size", "160", "--iterations", "40", "--save-every", "1", "--output-dir", tiny_disk)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and "No space left" in done.stderr
-    for path in glob.glob(str(tiny_disk / "*" / "*.png")):  # no truncated image is left behind
+    written = glob.glob(str(tiny_disk / "*" / "*.png"))
+    assert written  # the disk filled up after some snapshots, not before the first
+    for path in written:  # and no truncated image is left behind
         assert cv2.imread(path) is not None, path
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from conftest import REPO, printed_steps, run_cli, start_cli, wait_for
 
 import style_transfer
@@ -173,6 +174,20 @@ def test_a_resumed_run_keeps_the_tiles_it_was_cut_into(tmp_path, monkeypatch, ca
     assert style_transfer.main(flags[:5] + ["2"] + flags[6:]) == 0
     resumed = capsys.readouterr().out
     assert "resuming with the run's own tiles" in resumed and resumed.count("step     2/2") == tiles, resumed
+
+
+def test_a_run_that_ends_in_an_error_is_recorded_as_failed_not_running(tmp_path, monkeypatch):
+    from neural_style.runs import painting
+
+    def fails(*_, **__):
+        raise RuntimeError("a bug in the middle of the work")
+
+    monkeypatch.setattr(painting, "stylize", fails)
+    with pytest.raises(RuntimeError):
+        style_transfer.main([*QUICK, "--output-dir", str(tmp_path)])
+    (folder,) = run_folders(tmp_path)
+    assert record(folder)["status"] == "failed"
+    assert record(folder)["error"] == "RuntimeError: a bug in the middle of the work"
 
 
 def test_the_loss_log_is_on_disk_for_every_step_a_checkpoint_holds(tmp_path):

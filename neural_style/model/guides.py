@@ -49,21 +49,29 @@ REGION_THRESHOLD = 0.5  # the paper's: mask values from here up are in the regio
 ASPECT_TOLERANCE = 0.02  # relative difference of width/height allowed beyond rounding to whole pixels
 
 
-def load_mask(path, height, width, load=load_image):
+def load_mask(path, height, width, load=load_image, image_name="the photo"):
     """(mask, (file height, file width)): the image at path as float32 (height, width) grey levels in
-    0..1, resized if the file has another size (of the same aspect ratio) than the photo's. `load`
-    reads the image (utils.load_image, or a Run's, which has the bytes a cluster's driver shipped)."""
+    0..1, resized if the file has another size (of the same aspect ratio) than its image's, the one
+    `image_name` names (the photo, or a region mask's painting). `load`
+    reads the image (utils.load_image, or a Run's, which has the bytes a cluster's driver shipped).
+
+    A transparent pixel is outside the region, whatever colour it hides: the file is composed over
+    black, so that white strokes drawn on a transparent layer are the region, and an opaque mask is
+    its grey levels."""
     try:
-        grey = load(path).mean(axis=2)
+        grey = load(path, background=0).mean(axis=2)
     except ImageError as error:
         raise MaskError(f"mask {error}") from None
     if grey.max() < REGION_THRESHOLD * 255:
-        raise MaskError(f"mask {path} has no region: no pixel is brighter than mid-grey; paint the region white")
+        raise MaskError(
+            f"mask {path} has no region: no pixel is brighter than mid-grey "
+            "(transparent counts as black); paint the region opaque white"
+        )
     mask_ratio, photo_ratio = grey.shape[1] / grey.shape[0], width / height
     if abs(mask_ratio / photo_ratio - 1) > ASPECT_TOLERANCE + 1 / min(height, width, *grey.shape):
         raise MaskError(
             f"mask {path} is {grey.shape[1]}x{grey.shape[0]} px (width/height {mask_ratio:.3f}) but "
-            f"the photo is {width}x{height} px ({photo_ratio:.3f}); draw the mask at the photo's shape"
+            f"{image_name} is {width}x{height} px ({photo_ratio:.3f}); draw the mask at {image_name}'s shape"
         )
     return resize(grey, height, width) / np.float32(255), grey.shape
 

@@ -10,6 +10,7 @@ import dataclasses
 import glob
 import hashlib
 import io
+import json
 import os
 import time
 
@@ -42,7 +43,12 @@ def content_paths(inputs):
             if not found:
                 raise UserError(f"folder {item} has no photo or video ({', '.join(PHOTO_EXTENSIONS)}, ...)")
         elif glob.has_magic(item) and not is_image_sequence(item):
-            found = sorted(path for path in glob.glob(item) if os.path.isfile(path))
+            matches = glob.glob(item)
+            found = sorted(path for path in matches if os.path.isfile(path))
+            if matches and not found:
+                raise UserError(
+                    f"{item} matches only folders ({len(matches)}); name the photos in them, or give a folder"
+                )
             if not found:
                 raise UserError(f"no file matches {item}")
         else:
@@ -73,12 +79,13 @@ def run_batch(runs, paint_runs, output_dir, fresh):
     """Paint the runs that are not finished yet with paint_runs(runs) (which yields (run, result path,
     seconds) as each one finishes, here or on a cluster), printing the batch's progress and the time
     left; then write the summary. Returns the summary's folder."""
-    unique = list({run.name: run for run in runs}.values())  # one photo named twice is one run
+    unique = same_runs_once(runs)
     results = {} if fresh else {run.name: finished_run(output_dir, run.name) for run in unique}
     todo = [run for run in unique if not results.get(run.name)]
     done_before = len(unique) - len(todo)
     print(
-        f"batch: {len(unique)} runs" + (f", {done_before} finished before, {len(todo)} to paint" if done_before else "")
+        f"batch: {len(unique)} run{'s' * (len(unique) != 1)}"
+        + (f", {done_before} finished before, {len(todo)} to paint" if done_before else "")
     )
     started = time.perf_counter()
     try:
@@ -95,6 +102,19 @@ def run_batch(runs, paint_runs, output_dir, fresh):
             stopped.status,
         ) from None
     return write_summary(unique, results, output_dir)
+
+
+def same_runs_once(runs):
+    """The runs, each identity once: one photo named twice, or a copy of it under another name (the
+    same content; only its run folder's name, which has the file's name, would differ), is one run."""
+    unique = {}
+    for run in runs:
+        first = unique.setdefault(json.dumps(run.identity, sort_keys=True), run)
+        if first.settings.content_image != run.settings.content_image:
+            print(
+                f"note: {run.settings.content_image} is the same photo as {first.settings.content_image}: painted once"
+            )
+    return list(unique.values())
 
 
 def paint_runs_here(weights, network, output_dir, stop):

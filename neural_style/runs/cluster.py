@@ -14,15 +14,19 @@ Retries: a task whose worker or node dies is run again by Ray (MAX_RETRIES times
 nothing anywhere the driver reads, and the driver writes a run's files (or a chunk's) only when its
 task has handed back its one result, so a retried task is never lost nor counted twice.
 
-Every wait has a time-out: the connection (CONNECT_TIMEOUT_S), and a cluster that has no node with
-the CPUs a task asks for (NO_WORKER_TIMEOUT_S) ends the run with one line instead of waiting.
+Every wait has a time-out: the connection (CONNECT_TIMEOUT_S: reaching the address, and its answer as
+a Ray head; Ray's own connection would wait forever on a service of another kind), and a cluster that
+has no node with the CPUs a task asks for (NO_WORKER_TIMEOUT_S) ends the run with one line instead of
+waiting. Ctrl-C while connecting ends the program at once: no work is under way yet.
 """
 
+import contextlib
 import fcntl
 import glob
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import time
@@ -41,6 +45,10 @@ MAX_RETRIES = 3  # runs of a task again when its worker or node dies
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository
 NOT_SHIPPED = [".venv", ".git", "outputs", "docs", "images", "benchmarks", "tests", "__pycache__", ".*cache*"]
 THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")
+# A Ray head's GCS is a gRPC server: to HTTP/2's client preface and an empty SETTINGS frame it answers
+# with a frame of its own, whose fourth byte is the SETTINGS type (4).
+HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+HTTP2_SETTINGS = 4
 
 
 class NoStop:
@@ -74,16 +82,13 @@ def connect(address, cpus_per_task):
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit():
             raise UserError(f"--cluster {address}: give the head node's HOST:PORT (such as 10.0.0.5:6379) or auto")
-        try:
-            socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
-        except OSError as error:
-            raise UserError(
-                f"cannot reach the Ray cluster at {address} ({error.strerror or error}); "
-                "start it with `ray start --head` there, or check the address"
-            ) from None
+        check_ray_head(address, host, int(port))
     runtime_env = {"working_dir": PROJECT, "excludes": NOT_SHIPPED, "env_vars": thread_settings(cpus_per_task)}
     try:
-        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, runtime_env=runtime_env)
+        with signals_end_at_once():
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR, runtime_env=runtime_env)
+    except RunStopped:
+        raise
     except Exception as error:  # ConnectionError (no cluster), RuntimeError (versions), and Ray's own
         raise UserError(f"cannot use the Ray cluster at {address}: {' '.join(str(error).split())}") from None
     largest = max((node["Resources"].get("CPU", 0) for node in ray.nodes() if node["Alive"]), default=0)
@@ -92,6 +97,52 @@ def connect(address, cpus_per_task):
         raise UserError(
             f"no node of the Ray cluster has {cpus_per_task} CPUs (the largest has {largest:g}); lower --cpus-per-task"
         )
+
+
+def check_ray_head(address, host, port):
+    """UserError, one line, unless host:port answers as a Ray head does within CONNECT_TIMEOUT_S."""
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    with signals_end_at_once():
+        try:
+            connection = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S)
+        except OSError as error:
+            raise UserError(
+                f"cannot reach the Ray cluster at {address} ({error.strerror or error}); "
+                "start it with `ray start --head` there, or check the address"
+            ) from None
+        answer = b""
+        with connection:
+            try:
+                connection.sendall(HTTP2_HELLO)
+                while len(answer) < 4 and time.monotonic() < deadline:
+                    connection.settimeout(max(0.01, deadline - time.monotonic()))
+                    chunk = connection.recv(64)
+                    if not chunk:
+                        break
+                    answer += chunk
+            except OSError:
+                pass  # a time-out, or a service that hung up: not a Ray head either way
+    if len(answer) < 4 or answer[3] != HTTP2_SETTINGS:
+        raise UserError(
+            f"{address} is not a Ray cluster's head (no gRPC answer within {CONNECT_TIMEOUT_S} s); check the "
+            "port: `ray start --head` there prints it (6379 unless --port said otherwise)"
+        )
+
+
+@contextlib.contextmanager
+def signals_end_at_once():
+    """Ctrl-C or SIGTERM ends the program at once (RunStopped), in place of the run's StopRequest,
+    which lets the step under way finish: while connecting there is none."""
+
+    def stop(number, _frame):
+        raise RunStopped("stopped while connecting to the Ray cluster", 128 + number)
+
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 _networks = {}

@@ -10,9 +10,9 @@ import dataclasses
 import itertools
 import time
 
-from neural_style.errors import Diverged, UserError
+from neural_style.errors import Diverged, RunStopped, UserError
 from neural_style.files.videos import count_frames, is_video_source, open_video
-from neural_style.model.guides import load_mask
+from neural_style.model.guides import layer_guides, load_mask
 from neural_style.model.memory import check_memory, tile_size
 from neural_style.runs.chunked import paint_chunks_here, paint_in_chunks
 from neural_style.runs.folder import RunFolder
@@ -50,9 +50,9 @@ class Run:
     def frames(self):
         return frame_selection(self.settings)
 
-    def image(self, path):
-        """An input image, from the bytes shipped with the run or else from its file."""
-        return load_image(path, self.files.get(path))
+    def image(self, path, background=255):
+        """An input image, from the bytes shipped with the run or else from its file (utils.load_image)."""
+        return load_image(path, self.files.get(path), background)
 
     def image_paths(self):
         s = self.settings
@@ -83,7 +83,8 @@ def prepare(settings):
     styles = [load_image(path) for path in settings.style_images]
     if settings.init not in START_IMAGES:
         load_image(settings.init)  # refused now if it cannot be read, not when the first pass starts
-    load_masks(settings, content, styles, load_image)
+    masks = load_masks(settings, content, styles, load_image)
+    note_small_regions(settings, masks, styles)
     tile = settings.tile_px or tile_size(*fit_long_side(content.shape, settings.size_px))
     if video and max(fit_long_side(content.shape, settings.size_px)) > tile:
         raise UserError(f"video frames are painted whole, and tiles of {tile} px are needed here; use --size {tile}")
@@ -100,18 +101,36 @@ def load_masks(settings, content, styles, load=load_image, note=print):
     """The masks the settings name, read and checked now (MaskError otherwise), at full size; `note`
     tells of a mask resized to its image (prepare tells it, the painting reads the masks again)."""
 
-    def read(path, image):
-        mask, file_shape = load_mask(path, *image.shape[:2], load)
+    def read(path, image, image_name="the photo"):
+        mask, file_shape = load_mask(path, *image.shape[:2], load, image_name)
         if file_shape != image.shape[:2]:
             note(f"note: mask {path} resized from {file_shape[1]}x{file_shape[0]} px to the image's size")
         return mask
 
     return Masks(
         styles=tuple(read(path, content) for path in settings.style_masks) or None,
-        paintings=tuple(read(path, style) for path, style in zip(settings.style_region_masks, styles)) or None,
+        paintings=tuple(
+            read(mask_path, style, f"its painting {style_path}")
+            for mask_path, style_path, style in zip(settings.style_region_masks, settings.style_images, styles)
+        )
+        or None,
         content=read(settings.content_mask, content) if settings.content_mask else None,
         mode=settings.mask_mode,
     )
+
+
+def note_small_regions(settings, masks, styles):
+    """Says which style layers a painting's region mask is too small for at the full size (they take
+    their style from the other paintings, or none: passes.PassStyle.targets)."""
+    for path, mask, style in zip(settings.style_region_masks, masks.paintings or (), styles):
+        height, width = fit_long_side(style.shape, round(settings.size_px * settings.style_scale))
+        guides = layer_guides(resize(mask, height, width), list(settings.style_layers), settings.mask_mode)
+        unreached = [name for name, guide in guides.items() if not guide.any()]
+        if unreached:
+            print(
+                f"note: region mask {path} is too small at --size {settings.size_px} for {' '.join(unreached)} "
+                "(no neuron of the layer sees only the region): the painting gives those layers no style"
+            )
 
 
 def paint(run, weights, network, output_dir, stop, paint_chunks=None):
@@ -140,10 +159,23 @@ def paint(run, weights, network, output_dir, stop, paint_chunks=None):
                 path = recorder.finish(picture, resize(content, *picture.shape[:2]), styles)
         except Diverged as error:
             raise Diverged(error.step, recorder.diverged(error)) from None
+        except RunStopped:
+            raise  # its record says "stopped"
+        except Exception as error:
+            record_failure(recorder, error)
+            raise
         elapsed_s = time.perf_counter() - started
         recorder.write_record(status="finished", elapsed_s=round(elapsed_s, 1), peak_memory_gib=memory_peak_gib())
     print(f"result: {path}  ({elapsed_s:.0f} s, peak memory {memory_peak_gib():.1f} GiB)")
     return path
+
+
+def record_failure(recorder, error):
+    """A run that ends in an error is recorded as "failed" with it, not left as "running"."""
+    try:
+        recorder.write_record(status="failed", error=f"{type(error).__name__}: {error}")
+    except OSError:
+        pass  # the folder cannot be written (the error may be just that): the error is what the user must see
 
 
 def paint_video(run, styles, network, recorder, paint_chunks, stop):

@@ -145,12 +145,19 @@ class PassStyle:
 
     @functools.cached_property
     def targets(self):
-        """The blended Gram matrices of the paintings (or of their regions)."""
+        """The blended Gram matrices of the paintings (or of their regions). A painting's region too
+        small for a layer (no neuron of it sees only the region, guides.py) gives that layer nothing:
+        the layer blends the other paintings, and one that no region reaches is left out of the style
+        loss, as the paper's code leaves out the regions of the image a layer does not reach."""
         if self.masks.paintings is None:
             s = self.settings
             return style_targets(self.network, self.paintings, s.style_blend, s.style_layers)
-        blend = self.settings.style_blend
-        return {name: sum(w * t[name] for w, t in zip(blend, self.painting_targets)) for name in self.layers}
+        targets = {}
+        for name in self.layers:
+            reached = [(w, t[name]) for w, t in zip(self.settings.style_blend, self.painting_targets) if name in t]
+            if reached:
+                targets[name] = sum(w * target for w, target in reached) / sum(w for w, _ in reached)
+        return targets
 
     @functools.cached_property
     def painting_targets(self):
