@@ -26,8 +26,8 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_PATH = os.path.join(REPO, "benchmarks", "SPEED3_RESULTS.md")
 
-# Schedules of the time-to-quality part: flags of style_transfer.py; each runs past today's iterations
-# at the final size, so that its curve shows where the default picture's loss is reached.
+# Schedules of the time-to-quality part: flags of style_transfer.py. Each ends with today's 100 iterations
+# at the final size, and its curve shows where the default picture's final loss is reached on the way.
 SCHEDULES = {
     "today's default (2 scales, 50 + 100)": ("--scales", "2", "--iterations", "50", "100"),
     "2 scales, 150 + 100": ("--scales", "2", "--iterations", "150", "100"),

@@ -39,7 +39,16 @@ class LBFGS:
         self.gradient = variable(tf.zeros_like(image), "gradient")  # at the current image
         self.losses = variable(tf.zeros(4), "losses")  # at the current image
         self.evaluated = variable(False, "evaluated")  # whether gradient and losses are the image's
-        self.iterate = tf.function(self._iterate)
+        # The iteration under way: its direction and slope, and the point its line search tried last.
+        self.direction, self.slope = variable(tf.zeros_like(image), "direction"), variable(0.0, "slope")
+        self.trial = {name: variable(tf.zeros_like(v), f"trial_{name}") for name, v in self._current().items()}
+        # Three compiled parts, the loss in one of them only: traced once, no loss graph inside control flow.
+        self.find_direction = tf.function(self._find_direction)
+        self.try_step = tf.function(self._try_step)
+        self.accept = tf.function(self._accept)
+
+    def _current(self):
+        return {"image": self.image, "gradient": self.gradient, "losses": self.losses}
 
     def state(self):
         return {f"lbfgs_{name}": getattr(self, name).numpy() for name in self.STATE}
@@ -59,85 +68,93 @@ class LBFGS:
         self.rho.assign(tf.zeros_like(self.rho))
         self.pairs.assign(0)
 
+    def iterate(self, step):
+        """One iteration from the current image: TAKEN (image, history and the `step` variable moved on),
+        NO_DECREASE or NOT_FINITE (nothing changed); a run's first call only evaluates the start image:
+        EVALUATED. Only scalars leave TensorFlow: whether a trial point is finite and low enough."""
+        if not self.evaluated:
+            finite, _, _ = self.try_step(tf.constant(0.0))
+            if not finite:
+                return NOT_FINITE
+            self.accept(step, tf.constant(False))
+            return EVALUATED
+        self.find_direction()
+        step_size = tf.constant(1.0)
+        for _ in range(TRIALS):
+            finite, decreased, step_size = self.try_step(step_size)
+            if not finite:
+                return NOT_FINITE
+            if decreased:
+                self.accept(step, tf.constant(True))
+                return TAKEN
+        return NO_DECREASE
+
     def _loss_and_gradient(self, image):
         with tf.GradientTape() as tape:
             tape.watch(image)
             losses = self.loss(image)
         return tf.stack(losses), tape.gradient(losses[-1], image)
 
-    def _iterate(self, step):
-        """One iteration from the current image: TAKEN (image, history and `step` moved on), NO_DECREASE
-        or NOT_FINITE (nothing changed). A run's first call only evaluates the start image, as a line
-        search along nothing (one loss graph in one compiled function, traced once): EVALUATED."""
-        image, gradient = tf.convert_to_tensor(self.image), tf.convert_to_tensor(self.gradient)
-        evaluated = self.evaluated.read_value()
-        if evaluated:
-            direction, slope, loss = *self._direction(image, gradient), self.losses[-1]
-        else:
-            direction, slope, loss = tf.zeros_like(image), tf.constant(0.0), tf.constant(float("inf"))
-        losses, new_gradient, candidate, status = self._line_search(image, gradient, loss, direction, slope)
-        if status == TAKEN:
-            if evaluated:
-                self._remember(candidate - image, new_gradient - gradient)
-                step.assign_add(1)
-            else:
-                status = tf.constant(EVALUATED)
-            self.image.assign(candidate)
-            self.gradient.assign(new_gradient)
-            self.losses.assign(losses)
-            self.evaluated.assign(True)
-        return status
-
-    def _direction(self, image, gradient):
+    def _find_direction(self):
         """The L-BFGS direction and the slope of the loss along it, over the pixels free to move: by
-        L-BFGS-B's active set, a pixel at a bound that the gradient pushes outward stays where it is."""
+        L-BFGS-B's active set, a pixel at a bound that the gradient pushes outward stays where it is.
+        A direction the loss does not go down along means the history no longer describes the loss
+        here: it is dropped, and the direction is the steepest descent's."""
+        image, gradient = tf.convert_to_tensor(self.image), tf.convert_to_tensor(self.gradient)
         free = ~(((image <= 0.0) & (gradient > 0.0)) | ((image >= PIXEL_MAX) & (gradient < 0.0)))
         free_gradient = tf.where(free, gradient, 0.0)
         direction = tf.where(free, -self._inverse_hessian_times(free_gradient), 0.0)
-        slope = tf.reduce_sum(gradient * direction)
-        if slope >= 0.0:  # the history no longer describes the loss here: start it again
-            self.forget()
-            direction = -free_gradient / tf.maximum(tf.norm(free_gradient), 1e-30)
-            slope = tf.reduce_sum(gradient * direction)
-        return direction, slope
+        uphill = tf.reduce_sum(gradient * direction) >= 0.0
+        steepest = -free_gradient / tf.maximum(tf.norm(free_gradient), 1e-30)
+        direction = tf.where(uphill, steepest, direction)
+        self.rho.assign(tf.where(uphill, 0.0, self.rho))
+        self.pairs.assign(tf.where(uphill, 0, self.pairs))
+        self.direction.assign(direction)
+        self.slope.assign(tf.reduce_sum(gradient * direction))
+
+    def _try_step(self, step_size):
+        """Evaluates the point step_size along the direction, projected into the pixel range. Returns
+        whether all it computed is finite, whether the loss went down enough (Armijo; at step size 0,
+        the start image's evaluation, any finite loss does), and the step size to try next: the
+        minimum of the quadratic through what is known, kept within a tenth and a half of this one."""
+        image = tf.convert_to_tensor(self.image)
+        candidate = tf.clip_by_value(image + step_size * self.direction, 0.0, PIXEL_MAX)
+        losses, gradient = self._loss_and_gradient(candidate)
+        self.trial["image"].assign(candidate)
+        self.trial["gradient"].assign(gradient)
+        self.trial["losses"].assign(losses)
+        loss, slope = self.losses[-1], self.slope
+        promised = tf.minimum(tf.reduce_sum(self.gradient * (candidate - image)), 0.0)
+        decreased = (step_size == 0.0) | (losses[-1] <= loss + ARMIJO_C1 * promised)
+        curvature = 2.0 * (losses[-1] - loss - slope * step_size)
+        quadratic_minimum = -slope * step_size * step_size / tf.maximum(curvature, 1e-30)
+        next_step_size = tf.clip_by_value(quadratic_minimum, 0.1 * step_size, 0.5 * step_size)
+        return all_finite(losses, gradient), decreased, next_step_size
+
+    def _accept(self, step, moved):
+        """Makes the last trial point the current one; if it `moved`, a step: counted and remembered."""
+        if moved:
+            self._remember(self.trial["image"] - self.image, self.trial["gradient"] - self.gradient)
+            step.assign_add(1)
+        for name, current in self._current().items():
+            current.assign(self.trial[name])
+        self.evaluated.assign(True)
 
     def _inverse_hessian_times(self, vector):
-        """The two-loop recursion over the pairs, newest first; a slot not in use has rho 0 and adds
-        nothing. Without pairs, a step of length 1, as L-BFGS-B's first one."""
-        alphas, q = [], vector
-        for age in range(HISTORY_PAIRS):
+        """The two-loop recursion over the pairs in use, newest first (a loop in the graph: a small one
+        to compile, whatever HISTORY_PAIRS is). Without pairs, a step of length 1, as L-BFGS-B's first."""
+        pairs, alphas, q = self.pairs.read_value(), tf.TensorArray(tf.float32, size=HISTORY_PAIRS), vector
+        for age in tf.range(pairs):
             slot = (self.newest - age) % HISTORY_PAIRS
-            alpha = self.rho[slot] * tf.reduce_sum(self.s[slot] * q)
-            q -= alpha * self.y[slot]
-            alphas.append((slot, alpha))
-        scale = tf.where(self.pairs > 0, self.gamma, 1.0 / tf.maximum(tf.norm(vector), 1e-30))
-        r = scale * q
-        for slot, alpha in reversed(alphas):
-            beta = self.rho[slot] * tf.reduce_sum(self.y[slot] * r)
-            r += (alpha - beta) * self.s[slot]
+            alpha = self.rho[slot] * tf.reduce_sum(tf.gather(self.s, slot) * q)
+            q -= alpha * tf.gather(self.y, slot)
+            alphas = alphas.write(age, alpha)
+        r = tf.where(pairs > 0, self.gamma, 1.0 / tf.maximum(tf.norm(vector), 1e-30)) * q
+        for age in tf.range(pairs - 1, -1, -1):
+            slot = (self.newest - age) % HISTORY_PAIRS
+            beta = self.rho[slot] * tf.reduce_sum(tf.gather(self.y, slot) * r)
+            r += (alphas.read(age) - beta) * tf.gather(self.s, slot)
         return r
-
-    def _line_search(self, image, gradient, loss, direction, slope):
-        """Backtracks from the full step along `direction`, projected into the pixel range, until the
-        loss decreases enough (Armijo), each new trial at the minimum of the quadratic through what is
-        known, kept within a tenth and a half of the last. Returns the accepted point's losses,
-        gradient, the point and TAKEN, or NO_DECREASE / NOT_FINITE."""
-        step_size, trials, status = tf.constant(1.0), tf.constant(0), tf.constant(NO_DECREASE)
-        losses, new_gradient, candidate = tf.zeros(4), tf.zeros_like(image), image
-        while status == NO_DECREASE and trials < TRIALS:
-            candidate = tf.clip_by_value(image + step_size * direction, 0.0, PIXEL_MAX)
-            losses, new_gradient = self._loss_and_gradient(candidate)
-            promised = tf.minimum(tf.reduce_sum(gradient * (candidate - image)), 0.0)
-            if not all_finite(losses, new_gradient):
-                status = tf.constant(NOT_FINITE)
-            elif losses[-1] <= loss + ARMIJO_C1 * promised:
-                status = tf.constant(TAKEN)
-            else:
-                curvature = 2.0 * (losses[-1] - loss - slope * step_size)
-                quadratic_minimum = -slope * step_size * step_size / tf.maximum(curvature, 1e-30)
-                step_size = tf.clip_by_value(quadratic_minimum, 0.1 * step_size, 0.5 * step_size)
-            trials += 1
-        return losses, new_gradient, candidate, status
 
     def _remember(self, s, y):
         """Keeps the pair in the oldest slot if it has the positive curvature L-BFGS needs."""

@@ -109,7 +109,7 @@ class ImageOptimizer:
         one finds none, the image is where L-BFGS converges and the run ends early."""
         started = time.perf_counter()
         while int(self.step) < iterations:
-            status = int(self.lbfgs.iterate(self.step))
+            status = self.lbfgs.iterate(self.step)
             if status == NOT_FINITE:
                 raise Diverged(int(self.step))
             if status == EVALUATED:
