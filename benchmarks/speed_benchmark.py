@@ -5,11 +5,12 @@ the program's loss at the final size against wall time for a few schedules. Writ
 benchmarks/SPEED3_RESULTS.md with the command at its top.
 
     git worktree add /tmp/baseline 52b6cb3
-    python benchmarks/speed_benchmark.py --baseline /tmp/baseline               # about an hour, loaded
+    python benchmarks/speed_benchmark.py --baseline /tmp/baseline               # under an hour, loaded
     python benchmarks/speed_benchmark.py --baseline /tmp/baseline --quick       # 128 px, minutes
 
-The machine may be shared: every comparison alternates its two sides in the same run, and ratios are
-what to read; absolute seconds are the loaded machine's.
+The machine may be shared: the step and start-up parts alternate their two sides, the whole runs run at
+the same time (each under the same load), and ratios are what to read; absolute seconds are the loaded
+machine's.
 """
 
 import argparse
@@ -25,15 +26,13 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_PATH = os.path.join(REPO, "benchmarks", "SPEED3_RESULTS.md")
+TODAY, OURS = "today (52b6cb3, scipy)", "this branch"
 
 # Schedules of the time-to-quality part: flags of style_transfer.py. Each ends with today's 100 iterations
 # at the final size, and its curve shows where the default picture's final loss is reached on the way.
 SCHEDULES = {
     "today's default (2 scales, 50 + 100)": ("--scales", "2", "--iterations", "50", "100"),
     "2 scales, 150 + 100": ("--scales", "2", "--iterations", "150", "100"),
-    "3 scales, 100 + 100 + 100": ("--scales", "3", "--iterations", "100", "100", "100"),
-    "2 scales, 50 + 100, from the photo": ("--scales", "2", "--iterations", "50", "100", "--init", "content"),
-    "1 scale, 100": ("--scales", "1", "--iterations", "100"),
 }
 
 
@@ -164,25 +163,28 @@ def startup_worker(spawned_at):
 # --- Whole runs: the program as a user starts it, on either code tree ---------------------------------
 
 
-def whole_run(code_dir, size_px, flags):
-    """style_transfer.py run from code_dir into a temporary folder: its wall time, peak resident memory
-    and its losses.csv's rows of the last pass as (seconds since the command, total loss). All time
-    outside the iterations (start-up, style targets, files) is counted before the first row."""
-    with tempfile.TemporaryDirectory(prefix="speed3-run-") as folder:
-        command = [sys.executable, "style_transfer.py", "--size", str(size_px), *flags, "--output-dir", folder]
-        started = time.monotonic()
-        process = subprocess.Popen(command, cwd=code_dir, stdout=subprocess.DEVNULL)
-        _, status, usage = os.wait4(process.pid, 0)
-        elapsed_s = time.monotonic() - started
-        if os.waitstatus_to_exitcode(status) != 0:
-            sys.exit(f"speed benchmark: {' '.join(command)} in {code_dir} failed")
-        (losses_path,) = glob.glob(os.path.join(folder, "*", "losses.csv"))
+def start_run(code_dir, size_px, flags):
+    """style_transfer.py started from code_dir, writing into a temporary folder."""
+    folder = tempfile.TemporaryDirectory(prefix="speed3-run-")
+    command = [sys.executable, "style_transfer.py", "--size", str(size_px), *flags, "--output-dir", folder.name]
+    return folder, time.monotonic(), subprocess.Popen(command, cwd=code_dir, stdout=subprocess.DEVNULL)
+
+
+def finish_run(folder, started, process, size_px):
+    """A started run's wall time, peak resident memory and its losses.csv's rows of the last pass as
+    (seconds since the command, total loss). All time outside the iterations (start-up, style
+    targets, files) is counted before the first row."""
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed_s = time.monotonic() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"speed benchmark: {' '.join(process.args)} failed")
+    with folder:
+        (losses_path,) = glob.glob(os.path.join(folder.name, "*", "losses.csv"))
         with open(losses_path, newline="") as f:
             rows = list(csv.DictReader(f))
-    outside_s = elapsed_s - sum(float(row["step_s"]) for row in rows)
-    last_pass = [row for row in rows if int(row["size_px"]) == size_px]
-    curve, clock_s = [], outside_s + sum(float(row["step_s"]) for row in rows if int(row["size_px"]) != size_px)
-    for row in last_pass:
+    clock_s = elapsed_s - sum(float(row["step_s"]) for row in rows if int(row["size_px"]) == size_px)
+    curve = []
+    for row in (row for row in rows if int(row["size_px"]) == size_px):
         clock_s += float(row["step_s"])
         curve.append((clock_s, float(row["total_loss"])))
     return {"elapsed_s": elapsed_s, "peak_bytes": usage.ru_maxrss * 1024, "curve": curve}
@@ -237,7 +239,7 @@ def startup_section(startups):
 def quality_section(size_px, runs, target_loss, baseline_s):
     lines = [
         f"## Time to quality, {size_px} px: the default picture's final loss {target_loss:.4g} "
-        f"(today's code, median of its runs: {baseline_s:.1f} s)",
+        f"(today's code: {baseline_s:.1f} s)",
         "",
         "| run | wall s | peak memory, GiB | final-size loss at its end | s to today's final loss | ratio to today |",
         "|---|---:|---:|---:|---:|---:|",
@@ -262,10 +264,12 @@ def main():
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("arguments", nargs="?", help=argparse.SUPPRESS)
     options = parser.parse_args()
-    codes = {"today (52b6cb3, scipy)": os.path.abspath(options.baseline), "this branch": REPO}
-    size_px, rounds, iterations = (128, 2, 3) if options.quick else (512, 4, 5)
+    codes = {TODAY: os.path.abspath(options.baseline), OURS: REPO}
+    size_px, rounds, iterations = (128, 2, 3) if options.quick else (512, 3, 4)
     lines = [f"    python benchmarks/speed_benchmark.py {' '.join(sys.argv[1:])}", ""]
     lines.append(f"CPU: {cpu_name()}; load average at the start {os.getloadavg()[0]:.1f} (2 cores, shared).")
+    # The whole runs go on while the other parts run: their load is on both sides of every comparison.
+    quality = quality_started(codes, size_px, options.quick) if "quality" in options.parts else None
     if "step" in options.parts:
         steps = {
             code: run_worker(path, "step", size_px=size_px, rounds=rounds, iterations=iterations)
@@ -278,27 +282,27 @@ def main():
             for code, path in codes.items():
                 startups[code] = run_worker(path, "startup", spawned_at=time.time())
         lines += ["", *startup_section(startups)]
-    if "quality" in options.parts:
-        lines += ["", *quality_part(codes, size_px, options.quick)]
+    if quality:
+        lines += ["", *quality_finished(quality, size_px)]
     lines.append(f"\nLoad average at the end {os.getloadavg()[0]:.1f}.")
     with open(RESULTS_PATH, "w") as f:
         f.write("# Speed III results\n\n" + "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
-def quality_part(codes, size_px, quick):
-    """Today's default run twice, around this branch's schedules (alternating today and ours)."""
+def quality_started(codes, size_px, quick):
+    """Today's default run and this branch's schedules, started all at once: on a shared machine the
+    same load falls on each (alternating runs of many minutes would not give them that)."""
     schedules = {"today's default": ()} if quick else SCHEDULES
-    baseline, ours = codes["today (52b6cb3, scipy)"], codes["this branch"]
-    runs = [("today's code, default run", whole_run(baseline, size_px, ()))]
-    for index, (name, flags) in enumerate(schedules.items()):
-        runs.append((f"this branch, {name}", whole_run(ours, size_px, flags)))
-        if index == len(schedules) // 2 - 1 or len(schedules) == 1:
-            runs.append(("today's code, default run", whole_run(baseline, size_px, ())))
-    today = [run for name, run in runs if name.startswith("today")]
-    target_loss = statistics.median(run["curve"][-1][1] for run in today)
-    baseline_s = statistics.median(run["elapsed_s"] for run in today)
-    return quality_section(size_px, runs, target_loss, baseline_s)
+    planned = [("today's code, default run", codes[TODAY], ())]
+    planned += [(f"this branch, {name}", codes[OURS], flags) for name, flags in schedules.items()]
+    return [(name, start_run(code_dir, size_px, flags)) for name, code_dir, flags in planned]
+
+
+def quality_finished(started, size_px):
+    runs = [(name, finish_run(*run, size_px)) for name, run in started]
+    today = runs[0][1]
+    return quality_section(size_px, runs, today["curve"][-1][1], today["elapsed_s"])
 
 
 def cpu_name():
