@@ -186,7 +186,7 @@ def finish_run(folder, started, process, size_px):
     curve = []
     for row in (row for row in rows if int(row["size_px"]) == size_px):
         clock_s += float(row["step_s"])
-        curve.append((clock_s, float(row["total_loss"])))
+        curve.append((clock_s, float(row["total"])))
     return {"elapsed_s": elapsed_s, "peak_bytes": usage.ru_maxrss * 1024, "curve": curve}
 
 
