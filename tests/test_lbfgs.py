@@ -121,3 +121,26 @@ def test_pixels_pushed_out_of_range_stop_at_the_bounds_and_the_rest_reach_the_op
     result = optimizer.result()
     assert result.min() >= 0 and result.max() <= 255
     np.testing.assert_allclose(result, np.clip(target, 0, 255), atol=0.05)
+
+
+def test_a_pixel_at_a_bound_that_its_gradient_pushes_outward_is_not_moved():
+    """L-BFGS-B's active set, on the first direction (no pairs yet: the steepest descent, length 1)."""
+    from neural_style.model.tf_setup import tf
+
+    rng = np.random.default_rng(6)
+    target = rng.uniform(-100, 355, (8, 8, 3)).astype(np.float32)
+    start = rng.choice(np.array([0.0, 128.0, 255.0], np.float32), (8, 8, 3))
+
+    def loss(image):
+        total = tf.reduce_sum(tf.square(image[0] - target))
+        return total, total, total, total
+
+    optimizer = ImageOptimizer(loss, start, "lbfgs")
+    optimizer.lbfgs.iterate(optimizer.step)  # evaluates the start image
+    optimizer.lbfgs.find_direction()
+    gradient = 2 * (start - target)
+    outward = ((start == 0) & (gradient > 0)) | ((start == 255) & (gradient < 0))
+    assert 0 < outward.sum() < outward.size
+    free_gradient = np.where(outward, 0, gradient)
+    expected = -free_gradient / np.linalg.norm(free_gradient)
+    np.testing.assert_allclose(optimizer.lbfgs.direction.numpy()[0], expected, rtol=1e-5, atol=1e-7)

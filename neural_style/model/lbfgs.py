@@ -3,8 +3,9 @@ over the last HISTORY_PAIRS steps, the pixel range 0..255 kept by L-BFGS-B's act
 projection, and a backtracking line search that, once the history has the problem's scale, accepts its
 first trial almost always: about one evaluation of the loss and gradient per iteration.
 
-Everything an iteration computes stays in TensorFlow variables (nothing is copied to numpy but the four
-losses the progress line prints), and all of it is in state(), so that a run resumes bit for bit.
+Everything an iteration computes stays in TensorFlow variables: only scalars are read back (whether a
+trial point is finite and low enough, and the four losses the progress line prints). What an iteration
+starts from is all in state(), so that a run resumes bit for bit.
 """
 
 from neural_style.model.tf_setup import tf
