@@ -170,24 +170,30 @@ def start_run(code_dir, size_px, flags):
     return folder, time.monotonic(), subprocess.Popen(command, cwd=code_dir, stdout=subprocess.DEVNULL)
 
 
-def finish_run(folder, started, process, size_px):
-    """A started run's wall time, peak resident memory and its losses.csv's rows of the last pass as
-    (seconds since the command, total loss). All time outside the iterations (start-up, style
-    targets, files) is counted before the first row."""
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed_s = time.monotonic() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"speed benchmark: {' '.join(process.args)} failed")
-    with folder:
-        (losses_path,) = glob.glob(os.path.join(folder.name, "*", "losses.csv"))
-        with open(losses_path, newline="") as f:
-            rows = list(csv.DictReader(f))
-    clock_s = elapsed_s - sum(float(row["step_s"]) for row in rows if int(row["size_px"]) == size_px)
-    curve = []
-    for row in (row for row in rows if int(row["size_px"]) == size_px):
-        clock_s += float(row["step_s"])
-        curve.append((clock_s, float(row["total"])))
-    return {"elapsed_s": elapsed_s, "peak_bytes": usage.ru_maxrss * 1024, "curve": curve}
+def finish_runs(started, size_px):
+    """Each started run's wall time (to its own end: they end in any order), peak resident memory and its
+    losses.csv's rows of the last pass as (seconds since the command, total loss). All time outside
+    the iterations (start-up, style targets, files) is counted before the first row."""
+    ended = {}
+    while len(ended) < len(started):
+        pid, status, usage = os.wait4(-1, 0)
+        ended[pid] = (time.monotonic(), status, usage)
+    runs = []
+    for name, (folder, started_at, process) in started:
+        ended_at, status, usage = ended[process.pid]
+        if os.waitstatus_to_exitcode(status) != 0:
+            sys.exit(f"speed benchmark: {' '.join(process.args)} failed")
+        with folder:
+            (losses_path,) = glob.glob(os.path.join(folder.name, "*", "losses.csv"))
+            with open(losses_path, newline="") as f:
+                rows = [row for row in csv.DictReader(f) if int(row["size_px"]) == size_px]
+        elapsed_s = ended_at - started_at
+        clock_s, curve = elapsed_s - sum(float(row["step_s"]) for row in rows), []
+        for row in rows:
+            clock_s += float(row["step_s"])
+            curve.append((clock_s, float(row["total"])))
+        runs.append((name, {"elapsed_s": elapsed_s, "peak_bytes": usage.ru_maxrss * 1024, "curve": curve}))
+    return runs
 
 
 def time_to_loss_s(curve, target_loss):
@@ -300,7 +306,7 @@ def quality_started(codes, size_px, quick):
 
 
 def quality_finished(started, size_px):
-    runs = [(name, finish_run(*run, size_px)) for name, run in started]
+    runs = finish_runs(started, size_px)
     today = runs[0][1]
     return quality_section(size_px, runs, today["curve"][-1][1], today["elapsed_s"])
 
