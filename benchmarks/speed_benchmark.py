@@ -276,24 +276,32 @@ def main():
     lines.append(f"CPU: {cpu_name()}; load average at the start {os.getloadavg()[0]:.1f} (2 cores, shared).")
     # The whole runs go on while the other parts run: their load is on both sides of every comparison.
     quality = quality_started(codes, size_px, options.quick) if "quality" in options.parts else None
+    write_results(lines)
     if "step" in options.parts:
         steps = {
             code: run_worker(path, "step", size_px=size_px, rounds=rounds, iterations=iterations)
             for code, path in codes.items()
         }
         lines += ["", *step_section(size_px, steps)]
+        write_results(lines)
     if "startup" in options.parts:
         startups = {}
         for _ in range(2):  # alternating, the second of each counts: the files are in the page cache
             for code, path in codes.items():
                 startups[code] = run_worker(path, "startup", spawned_at=time.time())
         lines += ["", *startup_section(startups)]
+        write_results(lines)
     if quality:
         lines += ["", *quality_finished(quality, size_px)]
     lines.append(f"\nLoad average at the end {os.getloadavg()[0]:.1f}.")
+    write_results(lines)
+    print("\n".join(lines))
+
+
+def write_results(lines):
+    """The results so far: each part is written as soon as it is done."""
     with open(RESULTS_PATH, "w") as f:
         f.write("# Speed III results\n\n" + "\n".join(lines) + "\n")
-    print("\n".join(lines))
 
 
 def quality_started(codes, size_px, quick):

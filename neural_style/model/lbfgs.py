@@ -22,17 +22,19 @@ class LBFGS:
     """The L-BFGS state of `image` (a (1, height, width, 3) variable) on `loss`: a callable giving
     (content, style, total variation, total) for an image tensor."""
 
-    STATE = ("s", "y", "rho", "newest", "pairs", "gamma", "gradient", "losses", "evaluated")
+    STATE = ("history", "sy", "yy", "rho", "newest", "pairs", "gamma", "gradient", "losses", "evaluated")
 
     def __init__(self, image, loss):
         self.image, self.loss = image, loss
-        history = (HISTORY_PAIRS, *image.shape)
 
         def variable(value, name):
             return tf.Variable(value, trainable=False, name=f"lbfgs_{name}")
 
-        self.s = variable(tf.zeros(history), "s")  # the steps x_{k+1} - x_k, newest in slot `newest`
-        self.y = variable(tf.zeros(history), "y")  # the gradient changes g_{k+1} - g_k
+        # Slot i (newest: slot `newest`) of the steps s_i = x_{k+1} - x_k, then slot i of the gradient
+        # changes y_i = g_{k+1} - g_k; and their products sy[i, j] = s_i'y_j, yy[i, j] = y_i'y_j.
+        self.history = variable(tf.zeros((2 * HISTORY_PAIRS, *image.shape[1:])), "history")
+        self.sy = variable(tf.zeros((HISTORY_PAIRS, HISTORY_PAIRS)), "sy")
+        self.yy = variable(tf.zeros((HISTORY_PAIRS, HISTORY_PAIRS)), "yy")
         self.rho = variable(tf.zeros(HISTORY_PAIRS), "rho")  # 1 / s'y; 0 in a slot not in use
         self.newest = variable(HISTORY_PAIRS - 1, "newest")
         self.pairs = variable(0, "pairs")
@@ -57,7 +59,7 @@ class LBFGS:
     def restore(self, state):
         """Puts back a state(); a state without one (saved by Adam, or before the history was saved)
         starts L-BFGS afresh at the restored image."""
-        if "lbfgs_s" not in state:
+        if "lbfgs_history" not in state:
             self.forget()
             self.evaluated.assign(False)
             return
@@ -142,28 +144,45 @@ class LBFGS:
         self.evaluated.assign(True)
 
     def _inverse_hessian_times(self, vector):
-        """The two-loop recursion over the pairs in use, newest first (a loop in the graph: a small one
-        to compile, whatever HISTORY_PAIRS is). Without pairs, a step of length 1, as L-BFGS-B's first."""
-        pairs, alphas, q = self.pairs.read_value(), tf.TensorArray(tf.float32, size=HISTORY_PAIRS), vector
-        for age in tf.range(pairs):
-            slot = (self.newest - age) % HISTORY_PAIRS
-            alpha = self.rho[slot] * tf.reduce_sum(tf.gather(self.s, slot) * q)
-            q -= alpha * tf.gather(self.y, slot)
-            alphas = alphas.write(age, alpha)
-        r = tf.where(pairs > 0, self.gamma, 1.0 / tf.maximum(tf.norm(vector), 1e-30)) * q
-        for age in tf.range(pairs - 1, -1, -1):
-            slot = (self.newest - age) % HISTORY_PAIRS
-            beta = self.rho[slot] * tf.reduce_sum(tf.gather(self.y, slot) * r)
-            r += (alphas.read(age) - beta) * tf.gather(self.s, slot)
-        return r
+        """The two-loop recursion over the pairs, its inner products taken from the pairs' own (sy, yy)
+        and two products of the history with a vector: each loop is a triangular solve of size
+        HISTORY_PAIRS, and the history is read twice, not four times per pair. A slot not in use has rho
+        0 and adds nothing. Without pairs, a step of length 1, as L-BFGS-B's first."""
+        flat = tf.reshape(self.history, (2 * HISTORY_PAIRS, -1))
+        products = tf.linalg.matvec(flat, tf.reshape(vector, (-1,)))  # s_i'q, then y_i'q
+        ages = (self.newest - tf.range(HISTORY_PAIRS)) % HISTORY_PAIRS  # slot of each age, newest first
+        rho = tf.gather(self.rho, ages)[:, None]
+        sq, yq = tf.gather(products[:HISTORY_PAIRS], ages)[:, None], tf.gather(products[HISTORY_PAIRS:], ages)[:, None]
+        sy = tf.gather(tf.gather(self.sy, ages), ages, axis=1)
+        yy = tf.gather(tf.gather(self.yy, ages), ages, axis=1)
+        identity = tf.eye(HISTORY_PAIRS)
+        # First loop, newest first: alpha_i = rho_i (s_i'q - sum over newer j of alpha_j s_i'y_j).
+        newer = tf.linalg.band_part(sy, -1, 0) - tf.linalg.band_part(sy, 0, 0)
+        alpha = tf.linalg.triangular_solve(identity + rho * newer, rho * sq, lower=True)
+        scale = tf.where(self.pairs > 0, self.gamma, 1.0 / tf.maximum(tf.norm(vector), 1e-30))
+        # Second loop, oldest first: beta_i = rho_i y_i'r_i, r_i = scale (q - sum alpha_j y_j) + sum over
+        # older j of (alpha_j - beta_j) s_j.
+        older = tf.linalg.band_part(tf.transpose(sy), 0, -1) - tf.linalg.band_part(sy, 0, 0)
+        start = scale * (yq - tf.matmul(yy, alpha))
+        beta = tf.linalg.triangular_solve(identity + rho * older, rho * (start + tf.matmul(older, alpha)), lower=False)
+        coefficients = tf.concat([tf.gather(alpha - beta, ages), tf.gather(-scale * alpha, ages)], 0)[:, 0]
+        return scale * vector + tf.reshape(tf.linalg.matvec(flat, coefficients, transpose_a=True), vector.shape)
 
     def _remember(self, s, y):
-        """Keeps the pair in the oldest slot if it has the positive curvature L-BFGS needs."""
+        """Keeps the pair in the oldest slot if it has the positive curvature L-BFGS needs, with its
+        products with every pair kept (one more read of the history)."""
         sy, yy = tf.reduce_sum(s * y), tf.reduce_sum(y * y)
         if sy > 2.2e-16 * yy and yy > 0.0:
             slot = (self.newest + 1) % HISTORY_PAIRS
-            self.s[slot].assign(s)
-            self.y[slot].assign(y)
+            self.history[slot].assign(s[0])
+            self.history[HISTORY_PAIRS + slot].assign(y[0])
+            flat = tf.reshape(self.history, (2 * HISTORY_PAIRS, -1))
+            products = tf.matmul(flat, tf.stack([tf.reshape(s, (-1,)), tf.reshape(y, (-1,))], axis=1))
+            row = tf.cast(tf.range(HISTORY_PAIRS) == slot, tf.bool)
+            rows, columns = row[:, None] & tf.ones_like(row)[None, :], tf.ones_like(row)[:, None] & row[None, :]
+            y_s, s_y, y_y = products[HISTORY_PAIRS:, 0], products[:HISTORY_PAIRS, 1], products[HISTORY_PAIRS:, 1]
+            self.sy.assign(tf.where(rows, y_s[None, :], tf.where(columns, s_y[:, None], self.sy)))
+            self.yy.assign(tf.where(rows, y_y[None, :], tf.where(columns, y_y[:, None], self.yy)))
             self.rho[slot].assign(1.0 / sy)
             self.newest.assign(slot)
             self.pairs.assign(tf.minimum(self.pairs + 1, HISTORY_PAIRS))
