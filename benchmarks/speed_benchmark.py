@@ -167,20 +167,19 @@ def start_run(code_dir, size_px, flags):
     """style_transfer.py started from code_dir, writing into a temporary folder."""
     folder = tempfile.TemporaryDirectory(prefix="speed3-run-")
     command = [sys.executable, "style_transfer.py", "--size", str(size_px), *flags, "--output-dir", folder.name]
-    return folder, time.monotonic(), subprocess.Popen(command, cwd=code_dir, stdout=subprocess.DEVNULL)
+    return folder, time.time(), subprocess.Popen(command, cwd=code_dir, stdout=subprocess.DEVNULL)
 
 
 def finish_runs(started, size_px):
-    """Each started run's wall time (to its own end: they end in any order), peak resident memory and its
-    losses.csv's rows of the last pass as (seconds since the command, total loss). All time outside
-    the iterations (start-up, style targets, files) is counted before the first row."""
-    ended = {}
-    while len(ended) < len(started):
-        pid, status, usage = os.wait4(-1, 0)
-        ended[pid] = (time.monotonic(), status, usage)
+    """Each started run's wall time (to the last file it wrote: they end while the other parts run, and
+    are reaped later), peak resident memory and its losses.csv's rows of the last pass as (seconds since
+    the command, total loss). All time outside the iterations (start-up, style targets, files) is
+    counted before the first row."""
     runs = []
     for name, (folder, started_at, process) in started:
-        ended_at, status, usage = ended[process.pid]
+        _, status, usage = os.wait4(process.pid, 0)
+        written = [os.path.join(top, file) for top, _, files in os.walk(folder.name) for file in files]
+        ended_at = max(map(os.path.getmtime, written))
         if os.waitstatus_to_exitcode(status) != 0:
             sys.exit(f"speed benchmark: {' '.join(process.args)} failed")
         with folder:
