@@ -9,14 +9,43 @@ B, so that A[y, x] ~ B[y + dy, x + dx]. To style frame i from frame i-1, the pap
     forward = flow(previous, current)    # on the previous frame's grid
     warped = warp(previous_stylized, backward)  # the previous result in the current frame's geometry
     weights = reliability(forward, backward)    # 1 where warped can be trusted, else 0
-    start = start_image(warped, weights, fallback)
+    start = warped                              # every pixel, as the paper initialises
     loss = temporal_weight * temporal_loss(image, warped, weights)
+
+(Motion.between computes the first two.)
 """
+
+import dataclasses
 
 import cv2
 import numpy as np
 
 from neural_style.model.tf_setup import tf
+
+# A frame with fewer of its pixels reliable than this is a new scene. Between frames of one scene, at
+# 128x96, 59 % or more were reliable (the moving object of benchmarks/clips.py over a plain field: DIS's
+# flow is noise there; box.mp4, vtest.avi and the slow pan over a plain wall: 82 % or more); across the
+# cut of clips.scene_cut, 6 %.
+SCENE_CUT_RELIABLE = 0.3
+
+
+@dataclasses.dataclass(frozen=True)
+class Motion:
+    """From a previous frame to the current one: the backward flow (current -> previous) and the
+    reliability of each of the current frame's pixels."""
+
+    backward: np.ndarray
+    reliability: np.ndarray
+
+    @classmethod
+    def between(cls, previous_frame, frame):
+        backward = flow(frame, previous_frame)
+        return cls(backward, reliability(flow(previous_frame, frame), backward))
+
+    @property
+    def scene_cut(self):
+        """Whether the current frame is a new scene: most of its pixels unreliable."""
+        return float(self.reliability.mean()) < SCENE_CUT_RELIABLE
 
 
 def flow(from_frame, to_frame):

@@ -3,9 +3,11 @@ transfer for videos" (2016): each frame is a job of the run (passes.Job.frame).
 
 The first frame is made as a still image is, every pass of the coarse-to-fine ladder. Each later frame
 is one pass at full size, of settings.frame_iterations, that starts from the previous frame's picture
-warped by the optical flow where that can be trusted (the frame's usual start image elsewhere) and
-adds the temporal loss, the reliable pixels' squared difference to that warped picture, to its loss
-(flow.py). Frames stream through: only the previous one is kept.
+warped by the optical flow, every pixel of it, as the paper initialises, and adds the temporal loss,
+the reliable pixels' squared difference to that warped picture, to its loss (flow.py): reliability
+weights the loss only. A frame whose pixels are mostly unreliable is a new scene (a cut): it is made
+as a first frame, so that nothing of the old scene is smeared into it. Frames stream through: only
+the previous one is kept.
 """
 
 import dataclasses
@@ -43,11 +45,13 @@ def stylize_video(settings, frames, frame_count, styles, network, observer=None)
     for done, frame in enumerate(frames, start=1):
         content, frame_styles, to_output = passes.prepare_images(settings, frame, styles, settings.size_px)
         height, width = content.shape[:2]
+        small_frame = utils.resize(frame, height, width)
         if style is None:  # the first frame's: the paintings' colours matched to one frame keep the style steady
             style = passes.PassStyle(settings, network, frame_styles, passes.Masks(), height, width)
         picture = observer.saved_frame(done)
         if picture is None:
-            if previous is None:
+            motion = None if previous is None else flow.Motion.between(previous[0], small_frame)
+            if motion is None or motion.scene_cut:
                 picture = passes.stylize(
                     settings, frame, styles, network, settings.size_px, observer, frame=done, frames=frame_count
                 )
@@ -56,30 +60,28 @@ def stylize_video(settings, frames, frame_count, styles, network, observer=None)
                     1, 1, settings.size_px, height, width, settings.frame_iterations, frame=done, frames=frame_count
                 )
                 work = passes.Work(settings, network, style, observer)
-                picture = later_frame(work, job, content, frame_styles[0], to_output, frame, previous)
+                picture = later_frame(work, job, content, to_output, previous[1], motion)
             # A frame's picture is 8-bit, as it is written, so that a resumed run warps what the
             # uninterrupted one would.
             picture = np.clip(np.rint(picture), 0, 255).astype(np.float32)
             observer.frame_finished(done, frame_count, picture)
-        previous = utils.resize(frame, height, width), picture
+        previous = small_frame, picture
     return done
 
 
-def later_frame(work, job, content, style, to_output, frame, previous):
+def later_frame(work, job, content, to_output, previous_picture, motion):
     """The picture of a frame after the first: one job that starts from the previous picture warped
-    by the flow and adds the temporal loss. `content` is the frame as the optimizer sees it."""
+    by the flow (flow.Motion from the previous frame to this one) and adds the temporal loss.
+    `content` is the frame as the optimizer sees it."""
     settings = work.settings
-    previous_frame, previous_picture = previous
-    frame = utils.resize(frame, job.height, job.width)
-    backward = flow.flow(frame, previous_frame)
-    reliability = flow.reliability(flow.flow(previous_frame, frame), backward)
-    warped = flow.warp(previous_picture, backward)
+    warped = flow.warp(previous_picture, motion.backward)
     if settings.preserve_colors == "luminance":  # the optimizer works on brightness; the colours are the frame's
         warped = utils.luminance(warped)
-    usual_start = utils.start_image(settings.init, content, style, settings.noise_ratio, settings.seed)
-    start = flow.start_image(warped, reliability, usual_start)
     temporal = functools.partial(
-        WithTemporalLoss, warped_previous=warped, reliability=reliability, temporal_weight=settings.temporal_weight
+        WithTemporalLoss,
+        warped_previous=warped,
+        reliability=motion.reliability,
+        temporal_weight=settings.temporal_weight,
     )
     work.observer.pass_started(job, to_output)
-    return to_output(dataclasses.replace(work, extend_loss=temporal).whole(job, content, start))
+    return to_output(dataclasses.replace(work, extend_loss=temporal).whole(job, content, warped))
