@@ -57,6 +57,7 @@ FRAME_COUNT = 0  # how many of a video's frames to paint; 0: all of them
 FRAME_EVERY = 1  # paint every n-th frame of a video (its frame rate is divided by n)
 FRAME_ITERATIONS = 30  # iterations of each video frame after the first, in one pass at full size
 TEMPORAL_WEIGHT = 1e4  # weight of the temporal loss that keeps each video frame close to the previous one
+TEMPORAL_GAPS = [1]  # earlier video frames (counted back) the temporal loss compares with; long-term: 1 10 20 40
 CHUNK_FRAMES = 0  # a video's frames per chunk; chunks are painted independently (at once on a cluster); 0: one chunk
 CHUNK_OVERLAP = 4  # frames two neighbouring chunks both paint, cross-faded from the one to the other
 CLUSTER = None  # a Ray cluster's HOST:PORT, or auto, to paint on; the flag alone: $RAY_ADDRESS or auto; None: here
@@ -149,6 +150,7 @@ FLAGS = {
     "FRAME_EVERY": ("--every", {"type": positive_int}),
     "FRAME_ITERATIONS": ("--frame-iterations", {"type": positive_int}),
     "TEMPORAL_WEIGHT": ("--temporal-weight", {"type": non_negative_float}),
+    "TEMPORAL_GAPS": ("--temporal-gaps", {"nargs": "+", "type": positive_int}),
     "CHUNK_FRAMES": ("--chunk-frames", {"type": number(int, 0)}),
     "CHUNK_OVERLAP": ("--chunk-overlap", {"type": number(int, 0)}),
     "CLUSTER": ("--cluster", {"nargs": "?", "const": "", "metavar": "ADDRESS"}),
@@ -233,6 +235,8 @@ def check(settings):
         raise UserError(f"--init {settings.init!r} is neither one of {', '.join(START_IMAGES)} nor an image file")
     if is_video_source(settings.content_image) and (masks_given or settings.content_mask):
         raise UserError("--style-masks, --style-region-masks and --content-mask work on photos, not on videos")
+    if settings.temporal_gaps[0] != 1 or settings.temporal_gaps != sorted(set(settings.temporal_gaps)):
+        raise UserError("--temporal-gaps must start at 1 and increase (such as 1 10 20 40)")
     if settings.chunk_frames and settings.chunk_overlap >= settings.chunk_frames:
         raise UserError(f"--chunk-overlap must be below --chunk-frames ({settings.chunk_frames})")
 

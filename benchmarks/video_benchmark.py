@@ -180,7 +180,7 @@ def parse_args():
         help="other settings of the video mode to compare on moving_object, a flag=value each",
     )
     parser.add_argument("--speed-size", type=int, default=384, help="size of the speed table's frames, px")
-    parser.add_argument("--speed-frames", type=int, default=3, help="frames of box.mp4 for the speed table")
+    parser.add_argument("--speed-frames", type=int, default=3, help="frames of box.mp4 for the speed table; 0: none")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 64 px, 4 frames, few iterations")
     parser.add_argument("--output", default=RESULTS_PATH)
     args = parser.parse_args()
@@ -218,9 +218,11 @@ def main():
                 judged = judge(other, styles, network, distance, inputs, run.pictures)
                 choice_rows[choice] = compare(runs["a"], (run, judged))
                 print(choice, {key: round(float(value), 5) for key, value in choice_rows[choice].items()}, flush=True)
-    box = clip_settings(os.path.join(VIDEOS, "box.mp4"), 120, args.speed_frames, args.speed_size, *args.flags)
-    speed = video_mode(box, styles, network, input_frames(box))
-    print("speed", [round(s, 2) for s in speed.seconds], flush=True)
+    speed = None
+    if args.speed_frames > 1:
+        box = clip_settings(os.path.join(VIDEOS, "box.mp4"), 120, args.speed_frames, args.speed_size, *args.flags)
+        speed = video_mode(box, styles, network, input_frames(box))
+        print("speed", [round(s, 2) for s in speed.seconds], flush=True)
     report = results_markdown(command, args, settings, rows, choice_rows, speed, time.perf_counter() - started)
     write_atomic(args.output, report.encode())
     print(report)
@@ -275,6 +277,8 @@ def results_markdown(command, args, settings, rows, choice_rows, speed, elapsed_
             table_row("the defaults", rows["moving_object"]),
             *[table_row(f"`{choice}`", row) for choice, row in choice_rows.items()],
         ]
+    if speed is None:
+        return "\n".join([*lines, ""])
     first_s, later_s = speed.seconds[0], float(np.mean(speed.seconds[1:]))
     lines += [
         "",
