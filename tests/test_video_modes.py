@@ -72,3 +72,11 @@ def test_a_scene_cut_is_painted_as_a_first_frame(network_and_styles):
     assert video.ladders == {1, 3}  # the first frame and the one after the cut: every pass, from the start image
     cut = painted_alone(settings, clip[2:3], styles, network)[0]
     np.testing.assert_allclose(video.pictures[2], cut, atol=1)  # nothing of the old scene in it
+
+
+@pytest.mark.parametrize("gaps", [["10"], ["1", "20", "10"], ["1", "1"]])
+def test_temporal_gaps_must_start_at_1_and_increase(gaps, capsys):
+    with pytest.raises(SystemExit):
+        settings_of("--temporal-gaps", *gaps)
+    assert "--temporal-gaps must start at 1 and increase" in capsys.readouterr().err
+    assert settings_of("--temporal-gaps", "1", "10", "20", "40").temporal_gaps == [1, 10, 20, 40]
