@@ -53,8 +53,7 @@ def stylize_video(settings, frames, frame_count, styles, network, observer=None)
             style = passes.PassStyle(settings, network, frame_styles, passes.Masks(), height, width)
         picture = observer.saved_frame(done)
         if picture is None:
-            earlier = [(history[-gap][1], flow.Motion.between(history[-gap][0], small_frame))
-                       for gap in settings.temporal_gaps if gap <= len(history)]  # fmt: skip
+            earlier = earlier_motions(history, small_frame, settings.temporal_gaps)
             if not earlier or earlier[0][1].scene_cut:
                 picture = passes.stylize(
                     settings, frame, styles, network, settings.size_px, observer, frame=done, frames=frame_count
@@ -71,6 +70,12 @@ def stylize_video(settings, frames, frame_count, styles, network, observer=None)
             observer.frame_finished(done, frame_count, picture)
         history.append((small_frame, picture))
     return done
+
+
+def earlier_motions(history, frame, gaps):
+    """[(an earlier picture, flow.Motion from its frame to `frame`)] for each of `gaps` (frames back,
+    nearest first) that `history` (the earlier (frame, picture) pairs, the last nearest) reaches."""
+    return [(history[-gap][1], flow.Motion.between(history[-gap][0], frame)) for gap in gaps if gap <= len(history)]
 
 
 def later_frame(work, job, content, to_output, earlier):
