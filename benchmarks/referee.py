@@ -22,6 +22,7 @@ import numpy as np
 # FB_TOLERANCE_PX, and if the input frames agree there to within MATCH_TOLERANCE grey levels (the mean of
 # R, G and B), which a cut to another scene does not.
 FB_TOLERANCE_PX = 1.0
+CUT_TRUSTED = 0.5  # see flicker
 MATCH_TOLERANCE = 30.0
 
 
@@ -55,13 +56,15 @@ def trusted(current, previous):
 
 
 def flicker(inputs, paintings):
-    """[(flicker, trusted fraction)] for each frame after the first (see the module's docstring)."""
+    """[(flicker, trusted fraction)] for each frame after the first (see the module's docstring); the
+    flicker is None at a scene cut, where the referee trusts under CUT_TRUSTED of the frame: a new scene
+    is no flicker, and the few pixels that pass there would weigh as much as a whole frame."""
     results = []
     for index in range(1, len(paintings)):
         backward, mask = trusted(inputs[index], inputs[index - 1])
         warped = pull(paintings[index - 1], backward)
         squared = ((np.asarray(paintings[index], np.float64) - warped) / 255) ** 2
-        results.append((float(squared[mask].mean()) if mask.any() else 0.0, float(mask.mean())))
+        results.append((float(squared[mask].mean()) if mask.mean() >= CUT_TRUSTED else None, float(mask.mean())))
     return results
 
 

@@ -15,7 +15,8 @@ the previous one warped by Farneback's flow between the input frames, on the pix
 check trusts, over the whole frame; content distance, ||F(painted) - F(input)||² / ||F(input)||² with
 Keras' own VGG19 block4_conv2. The style loss is the program's own (passes.build_optimizer's), and the
 method's own flicker (DIS flow, the method's reliability: flow.temporal_error) is kept beside, labelled.
-Flicker and losses are over the frames after the first, which is made alike in (a) and (b).
+Flicker and losses are over the frames after the first, which is made alike in (a) and (b); the
+referee's flicker leaves out a scene cut (a transition it trusts under half of).
 """
 
 import argparse
@@ -112,7 +113,7 @@ def judge(settings, styles, network, distance, inputs, pictures):
     referee_flicker = referee.flicker(inputs, pictures)
     targets = style_targets(network, [passes.prepare_images(settings, inputs[0], styles, settings.size_px)[1][0]],
                             settings.style_blend, settings.style_layers)  # fmt: skip
-    figures = {"flicker": [f for f, _ in referee_flicker], "trusted": [t for _, t in referee_flicker]}
+    figures = {"flicker": [f for f, _ in referee_flicker if f is not None], "trusted": [t for _, t in referee_flicker]}
     figures |= {"content": [], "style": [], "own_flicker": []}
     for index in range(1, len(pictures)):
         content = passes.prepare_images(settings, inputs[index], styles, settings.size_px)[0]
