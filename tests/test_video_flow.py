@@ -169,3 +169,14 @@ def test_scene_cut_is_most_pixels_unreliable():
     frames = [frame.astype(np.float32) for frame in clips.scene_cut(6, 64, 48, cut_at=3)]
     cuts = [flow.Motion.between(previous, frame).scene_cut for previous, frame in zip(frames, frames[1:])]
     assert cuts == [False, False, True, False, False]
+
+
+def test_a_still_plain_background_does_not_move_with_the_object_before_it():
+    """DIS alone spreads the disc's motion into the flat field around it; the field's flow is 0."""
+    previous, current = (frame.astype(np.float32) for frame in clips.moving_object(2, 128, 96))
+    disc = np.abs(current - clips.FIELD_GREY).sum(axis=2) > 0
+    far = cv2.dilate(disc.astype(np.uint8), np.ones((21, 21), np.uint8)) == 0
+    assert np.abs(flow.flow(current, previous)[far]).mean() > 0.5  # what is fixed
+    backward = flow.Motion.between(previous, current).backward
+    assert (backward[far] == 0).all()
+    np.testing.assert_allclose(np.median(backward[disc], axis=0), (-3, 0), atol=0.25)  # the disc moved 3 px right

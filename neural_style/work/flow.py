@@ -12,7 +12,9 @@ B, so that A[y, x] ~ B[y + dy, x + dx]. To style frame i from frame i-1, the pap
     start = warped                              # every pixel, as the paper initialises
     loss = temporal_weight * temporal_loss(image, warped, weights)
 
-(Motion.between computes the first two.)
+Motion.between computes the flows and the weights, with two changes to the paper's where the frame is
+plain: a flow no better than no motion is 0 (still_where_unmoved), and a pixel whose warped previous
+frame matches the current one is trusted (warp_matches).
 """
 
 import dataclasses
