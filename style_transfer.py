@@ -57,6 +57,7 @@ FRAME_COUNT = 0  # how many of a video's frames to paint; 0: all of them
 FRAME_EVERY = 1  # paint every n-th frame of a video (its frame rate is divided by n)
 FRAME_ITERATIONS = 30  # iterations of each video frame after the first, in one pass at full size
 TEMPORAL_WEIGHT = 1e4  # weight of the temporal loss that keeps each video frame close to the previous one
+TEMPORAL_GAPS = [1]  # earlier video frames (counted back) the temporal loss compares with; long-term: 1 10 20 40
 CHUNK_FRAMES = 0  # a video's frames per chunk; chunks are painted independently (at once on a cluster); 0: one chunk
 CHUNK_OVERLAP = 4  # frames two neighbouring chunks both paint, cross-faded from the one to the other
 CLUSTER = None  # a Ray cluster's HOST:PORT, or auto, to paint on; the flag alone: $RAY_ADDRESS or auto; None: here
@@ -150,6 +151,7 @@ FLAGS = {
     "FRAME_EVERY": ("--every", {"type": positive_int}),
     "FRAME_ITERATIONS": ("--frame-iterations", {"type": positive_int}),
     "TEMPORAL_WEIGHT": ("--temporal-weight", {"type": non_negative_float}),
+    "TEMPORAL_GAPS": ("--temporal-gaps", {"nargs": "+", "type": positive_int}),
     "CHUNK_FRAMES": ("--chunk-frames", {"type": number(int, 0)}),
     "CHUNK_OVERLAP": ("--chunk-overlap", {"type": number(int, 0)}),
     "CLUSTER": ("--cluster", {"nargs": "?", "const": "", "metavar": "ADDRESS"}),

@@ -15,6 +15,7 @@ machine's.
 
 import argparse
 import csv
+import dataclasses
 import glob
 import json
 import os
@@ -50,7 +51,7 @@ def step_worker(size_px, rounds, iterations):
     from neural_style.work import passes
 
     settings = style_transfer.parse_args(["--size", str(size_px)])
-    settings.precision = resolve_precision(settings.precision)
+    settings = dataclasses.replace(settings, precision=resolve_precision(settings.precision))
     weights = load_weights(None, log=lambda *args: None)
     content, styles, _ = passes.prepare_images(
         settings,
@@ -73,8 +74,7 @@ def step_worker(size_px, rounds, iterations):
     built, first_s, step_s = {}, {}, {"adam": [], "lbfgs": []}
     for kind in ("adam", "lbfgs"):
         started = time.perf_counter()
-        kind_settings = style_transfer.parse_args(["--size", str(size_px), "--optimizer", kind])
-        kind_settings.precision = settings.precision
+        kind_settings = dataclasses.replace(settings, optimizer=kind)
         built[kind] = passes.build_optimizer(kind_settings, network, content, targets, start, extend_loss=counted)
         first_s[kind] = {"build_s": time.perf_counter() - started}
         built[kind].run(1, lambda progress, first=first_s[kind]: first.update(first_step_s=progress.step_s))
@@ -140,11 +140,12 @@ def startup_worker(spawned_at):
     settings = style_transfer.parse_args([])
     from neural_style.runs.painting import prepare
     from neural_style.work import passes
+    from neural_style.work.observer import Observer
 
     prepare(settings)
     network = passes.build_network(settings, weights)
 
-    class FirstIteration(passes.Observer):
+    class FirstIteration(Observer):
         def step(self, job, progress, optimizer):
             mark("first iteration done (graph traced)")
             raise StopIteration

@@ -51,6 +51,7 @@ class Settings:
     frame_every: int
     frame_iterations: int
     temporal_weight: float
+    temporal_gaps: tuple[int, ...]  # frames back the temporal loss compares with, 1 first
     chunk_frames: int
     chunk_overlap: int
     cluster: str | None
@@ -124,5 +125,7 @@ def check(settings):
     masks_given = settings.style_masks or settings.style_region_masks or settings.content_mask
     if is_video_source(settings.content_image) and masks_given:
         raise UserError("--style-masks, --style-region-masks and --content-mask work on photos, not on videos")
+    if settings.temporal_gaps[0] != 1 or list(settings.temporal_gaps) != sorted(set(settings.temporal_gaps)):
+        raise UserError("--temporal-gaps must start at 1 and increase (such as 1 10 20 40)")
     if settings.chunk_frames and settings.chunk_overlap >= settings.chunk_frames:
         raise UserError(f"--chunk-overlap must be below --chunk-frames ({settings.chunk_frames})")

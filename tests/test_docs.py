@@ -12,9 +12,6 @@ from conftest import REPO
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 
-# Linked from the README already, written on other branches of issue #19: these may be missing; once
-# they exist they are checked like every other file. (Empty this set when they are merged.)
-NOT_YET_WRITTEN = {REPO / "docs" / "video.md", REPO / "docs" / "speed.md"}
 
 COMMAND = re.compile(r"(?:\.venv/bin/)?python style_transfer\.py([^`\n]*)")  # up to the code span's end
 MAKE_DEMO = re.compile(r'make demo ARGS="([^"]*)"')
@@ -88,8 +85,6 @@ def test_every_relative_link_and_image_in_the_docs_points_to_a_file(doc):
         path, _, anchor = target.partition("#")
         file = (doc.parent / path).resolve() if path else doc
         assert file.is_relative_to(REPO), f"{doc_id(doc)}: {target} leaves the repository"
-        if file in NOT_YET_WRITTEN and not file.exists():
-            continue
         assert file.exists(), f"{doc_id(doc)}: {target} does not exist"
         if anchor:
             assert file.suffix == ".md" and anchor in anchors(file), f"{doc_id(doc)}: {target}: no such heading"

@@ -4,6 +4,7 @@ rate), a killed run that goes on at the frame where it stopped. Bad video input:
 import glob
 import json
 import os
+import re
 import signal
 
 import cv2
@@ -49,7 +50,7 @@ def test_the_temporal_loss_is_added_to_the_total_only(vgg_weights):
     image, warped = (rng.uniform(0, 255, content.shape).astype(np.float32) for _ in range(2))
     reliability = (rng.uniform(size=content.shape[:2]) > 0.5).astype(np.float32)
     loss = passes.build_optimizer(settings, network, content, targets, image).loss
-    with_temporal = frames.WithTemporalLoss(loss, warped, reliability, temporal_weight=1e3)
+    with_temporal = frames.WithTemporalLoss(loss, [warped], [reliability], temporal_weight=1e3)
     plain = [float(x) for x in loss(tf.constant(image[None]))]
     extended = [float(x) for x in with_temporal(tf.constant(image[None]))]
     temporal = np.sum(reliability[..., None] * (image.astype(np.float64) - warped) ** 2) / image.size
@@ -74,7 +75,7 @@ def test_the_temporal_loss_in_the_optimizer_lowers_the_temporal_error(vgg_weight
     start = start_image(settings.init, content, frame_styles[0], settings.noise_ratio, settings.seed)
     errors = {}
     for weight in (0, settings.temporal_weight):
-        extend = lambda loss: frames.WithTemporalLoss(loss, warped, reliability, weight)  # noqa: B023
+        extend = lambda loss: frames.WithTemporalLoss(loss, [warped], [reliability], weight)  # noqa: B023
         optimizer = passes.build_optimizer(settings, network, content, targets, start, extend_loss=extend)
         optimizer.run(settings.frame_iterations, lambda progress: None)
         errors[weight] = flow.temporal_error(optimizer.result(), previous_picture, backward, reliability)
@@ -104,7 +105,14 @@ def test_a_clip_through_the_cli_gives_frames_a_video_and_a_sheet(clip_run):
     assert len(decoded) == 4
     for picture, frame in zip(pictures, decoded):
         assert np.abs(picture - frame).mean() < 15  # VP9 is lossy, most on small painted frames
-    assert os.path.exists(glob.glob(os.path.join(folder, "*-sheet.png"))[0])
+    (sheet_path,) = glob.glob(os.path.join(folder, "*-sheet.png"))
+    sheet = load_image(sheet_path)  # the first frame, the painting, frames 1, 2 and 4, 8 px apart, 48 px high
+    assert sheet.shape[0] == 48
+    np.testing.assert_allclose(sheet[:, -64:], pictures[3], atol=1)
+    np.testing.assert_allclose(sheet[:, -136:-72], pictures[1], atol=1)
+    with videos.open_video(CLIP, frame_count=1) as clip:
+        first_frame = cv2.resize(next(clip), (64, 48), interpolation=cv2.INTER_AREA)
+    assert np.abs(sheet[:, :64] - first_frame).mean() < 2
     assert not glob.glob(os.path.join(folder, "checkpoints", "*", "*"))  # a written frame needs no checkpoint
     assert [f"frame {frame}/4 done" in done.stdout for frame in range(1, 5)] == [True] * 4
     assert f"result: {webm}" in done.stdout
@@ -125,18 +133,28 @@ def test_more_frames_go_on_from_fewer(clip_run):
 KILLED = [*SMALL, "--frames", "7", "--frame-iterations", "6", "--optimizer", "adam", "--save-every", "2"]
 
 
+def later_frame_checkpoints(output_dir):
+    return glob.glob(str(output_dir / "*" / "checkpoints" / "frame*" / "*" / "state.npz"))
+
+
 def test_a_killed_clip_goes_on_at_the_frame_where_it_stopped(tmp_path):
+    """Killed once a later frame has saved a checkpoint: the resumed run goes on from that step."""
     process = start_cli(*KILLED, "--output-dir", tmp_path / "killed")
     wait_for(lambda: len(glob.glob(str(tmp_path / "killed" / "*" / "frames" / "*.png"))) >= 2, process)
+    wait_for(lambda: later_frame_checkpoints(tmp_path / "killed"), process)
     process.kill()
     process.communicate()
     folder = run_folder(tmp_path / "killed")
     finished = len(frame_pngs(folder))
     assert 2 <= finished < 7 and not glob.glob(os.path.join(folder, "*.webm"))  # killed mid-clip
+    (state,) = later_frame_checkpoints(tmp_path / "killed")
+    assert f"frame{finished + 1:05d}" in state
+    step = int(np.load(state)["step"])
 
     resumed = run_cli(*KILLED, "--output-dir", tmp_path / "killed")
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming at frame {finished + 1}: frames 1 to {finished} are done" in resumed.stdout
+    assert f"resuming frame {finished + 1}/7 64x48 from step {step}" in resumed.stdout
     painted = {int(line.split()[1].split("/")[0]) for line in resumed.stdout.splitlines() if line.startswith("frame ")}
     assert painted == set(range(finished + 1, 8))  # no finished frame done again
     assert videos.count_frames(glob.glob(os.path.join(folder, "*.webm"))[0]) == 7
@@ -180,7 +198,10 @@ def test_signal_mid_clip_stops_after_the_step_and_names_what_is_kept(tmp_path):
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
-    assert "frames 1 to" in stderr and "Run the same command again to resume" in stderr
+    (kept,) = re.findall(r"frames 1 to (\d+) \(", stderr)
+    pngs = frame_pngs(run_folder(tmp_path))
+    assert [os.path.basename(path) for path in pngs] == [f"{frame:05d}.png" for frame in range(1, int(kept) + 1)]
+    assert "Run the same command again to resume" in stderr
 
 
 def test_with_luminance_every_frame_keeps_its_own_colours(tmp_path):

@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
+from benchmarks import clips
 from neural_style.model.tf_setup import tf
 from neural_style.work import flow
 
@@ -50,9 +51,9 @@ def test_flow_takes_grey_and_uint8_frames():
 
 def test_warp_follows_the_direction_convention_exactly():
     image = texture(HEIGHT, WIDTH, seed=1)
-    flow = np.zeros((HEIGHT, WIDTH, 2), np.float32)
-    flow[...] = (3, -2)  # integer flow: bilinear sampling lands on pixels, so the result is exact
-    warped = flow.warp(image, flow)
+    flow_px = np.zeros((HEIGHT, WIDTH, 2), np.float32)
+    flow_px[...] = (3, -2)  # integer flow: bilinear sampling lands on pixels, so the result is exact
+    warped = flow.warp(image, flow_px)
     np.testing.assert_allclose(warped[2:, :-3], image[:-2, 3:], atol=1e-3)
     np.testing.assert_array_equal(warped[:, -1], image[np.r_[0, 0, : HEIGHT - 2], -1])  # beyond: the edge
 
@@ -151,11 +152,31 @@ def test_temporal_loss_gradient():
         assert float(difference) == pytest.approx(gradient[index], rel=1e-3, abs=1e-6)
 
 
-def test_start_image_takes_reliable_pixels_from_the_warped_result():
-    warped = np.full((HEIGHT, WIDTH, 3), 200, np.float32)
-    fallback = np.full((HEIGHT, WIDTH, 3), 10, np.float32)
-    weights = np.zeros((HEIGHT, WIDTH), np.float32)
-    weights[:, : WIDTH // 2] = 1
-    start = flow.start_image(warped, weights, fallback)
-    assert start.dtype == np.float32 and start.shape == (HEIGHT, WIDTH, 3)
-    assert (start[:, : WIDTH // 2] == 200).all() and (start[:, WIDTH // 2 :] == 10).all()
+def test_long_term_weights_count_each_earlier_frame_only_where_no_nearer_one_is_reliable():
+    previous = np.array([[1, 1, 0, 0]], np.float32)
+    ten_back = np.array([[1, 0, 1, 0]], np.float32)
+    twenty_back = np.array([[1, 1, 1, 1]], np.float32)
+    weights = flow.long_term_weights([previous, ten_back, twenty_back])
+    np.testing.assert_array_equal(weights[0], previous)
+    np.testing.assert_array_equal(weights[1], [[0, 0, 1, 0]])  # where the previous frame is not reliable
+    np.testing.assert_array_equal(weights[2], [[0, 0, 0, 1]])  # where neither nearer one is
+    assert all(weight.dtype == np.float32 for weight in weights)
+
+
+def test_scene_cut_is_most_pixels_unreliable():
+    """A textured disc moving over a flat field, then a cut to a blue wall (benchmarks/clips.py): the
+    frame after the cut, and only it, is a new scene."""
+    frames = [frame.astype(np.float32) for frame in clips.scene_cut(6, 64, 48, cut_at=3)]
+    cuts = [flow.Motion.between(previous, frame).scene_cut for previous, frame in zip(frames, frames[1:])]
+    assert cuts == [False, False, True, False, False]
+
+
+def test_a_still_plain_background_does_not_move_with_the_object_before_it():
+    """DIS alone spreads the disc's motion into the flat field around it; the field's flow is 0."""
+    previous, current = (frame.astype(np.float32) for frame in clips.moving_object(2, 128, 96))
+    disc = np.abs(current - clips.FIELD_GREY).sum(axis=2) > 0
+    far = cv2.dilate(disc.astype(np.uint8), np.ones((21, 21), np.uint8)) == 0
+    assert np.abs(flow.flow(current, previous)[far]).mean() > 0.5  # what is fixed
+    backward = flow.Motion.between(previous, current).backward
+    assert (backward[far] == 0).all()
+    np.testing.assert_allclose(np.median(backward[disc], axis=0), (-3, 0), atol=0.25)  # the disc moved 3 px right

@@ -29,8 +29,11 @@ import numpy as np  # noqa: E402
 
 from neural_style.errors import UserError  # noqa: E402
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov")
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".avi", ".mkv", ".webm", ".mov")
 DEFAULT_FPS = 25.0  # for image sequences, which have none, and containers that do not say
+# A header's rate outside this is taken as wrong (a header that says 0.001 fps): the writer's VP9
+# encoder refuses rates under 0.01, and a clip of a frame a second or slower is no film.
+SANE_FPS = (1.0, 1000.0)
 _FRAME_NUMBER = re.compile(r"%0?\d*d")  # the printf field OpenCV's image-sequence reader takes
 
 
@@ -113,6 +116,10 @@ class Video:
         self._files = files  # an image sequence's, all of which must be read: OpenCV stops at the first it cannot
         self._remaining = math.inf if frame_count is None else frame_count
         source_fps = fps or capture.get(cv2.CAP_PROP_FPS)
+        self.fps_note = None  # a line for the user when the source's own rate is not used
+        if files is None and (0 < source_fps < SANE_FPS[0] or source_fps > SANE_FPS[1]):
+            self.fps_note = f"note: {name} says {source_fps:g} frames per second; its video is made at {DEFAULT_FPS:g}"
+            source_fps = DEFAULT_FPS
         self.fps = (source_fps if source_fps > 0 else DEFAULT_FPS) / every
         self.size = None
         # Decoding the frames before first_frame, rather than seeking, since seeks in compressed video

@@ -118,6 +118,13 @@ class RunFolder:
         path = self.file(frame_name(frame))
         return load_image(path) if os.path.exists(path) else None
 
+    def frames_written(self):
+        """How many of a video's frames, 1, 2, ... without a gap, are written."""
+        written = 0
+        while os.path.exists(self.file(frame_name(written + 1))):
+            written += 1
+        return written
+
     def save_frame(self, frame, png):
         self.write(frame_name(frame), png)
 

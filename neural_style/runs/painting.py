@@ -23,6 +23,8 @@ from neural_style.work.frames import stylize_video
 from neural_style.work.passes import Masks, stylize
 from utils import START_IMAGES, fit_long_side, load_image, read_image_file, resize
 
+MIN_FRAME_PX = 12  # OpenCV's DIS flow raises on frames under 8 px on a side; 12 leaves a margin
+
 
 @dataclasses.dataclass(frozen=True)
 class Run:
@@ -74,10 +76,7 @@ def prepare(settings):
     video = is_video_source(settings.content_image)
     frame_count = 0
     if video:
-        selection = frame_selection(settings)
-        frame_count = count_frames(*selection)  # each one decoded: all are readable and of one size before any work
-        with open_video(*selection) as clip:
-            content = next(clip)
+        frame_count, content = read_clip(settings)
     else:
         content = load_image(settings.content_image)
     styles = [load_image(path) for path in settings.style_images]
@@ -90,6 +89,29 @@ def prepare(settings):
         raise UserError(f"video frames are painted whole, and tiles of {tile} px are needed here; use --size {tile}")
     check_memory(content.shape, [style.shape for style in styles], settings.size_px, settings.style_scale, tile)
     return Run(settings, tile, frame_count)
+
+
+def read_clip(settings):
+    """(how many frames the settings select, the first of them): each one decoded, so that all are
+    readable and of one size before any work; a clip too small to follow refused, its notes told."""
+    selection = frame_selection(settings)
+    frame_count = count_frames(*selection)
+    if settings.frame_count > frame_count:
+        print(
+            f"note: --frames {settings.frame_count} asks for more frames than decode from frame "
+            f"{settings.first_frame} on: painting {frame_count}"
+        )
+    with open_video(*selection) as clip:
+        first = next(clip)
+    if clip.fps_note:
+        print(clip.fps_note)
+    height, width = fit_long_side(first.shape, settings.size_px)
+    if min(height, width) < MIN_FRAME_PX:
+        raise UserError(
+            f"video frames would be {width}x{height} px at --size {settings.size_px}: the optical flow needs "
+            f"{MIN_FRAME_PX} px or more on each side; use a larger --size"
+        )
+    return frame_count, first
 
 
 def frame_selection(settings):
@@ -191,7 +213,17 @@ def paint_video(run, styles, network, recorder, paint_chunks, stop):
         else:
             stylize_video(settings, itertools.chain([first], clip), run.frame_count, styles, network, recorder)
     first = resize(first, *fit_long_side(first.shape, settings.size_px))
-    return recorder.finish_video(run.frame_count, fps, first, styles)
+    return recorder.finish_video(frames_kept(recorder.folder, run.frame_count), fps, first, styles)
+
+
+def frames_kept(folder, asked):
+    """How many frames the video is made of: those asked for, or all that an earlier run in the folder
+    painted if it painted more, so that a rerun with a smaller --frames never makes a video shorter
+    than what frames/ holds."""
+    painted = max(asked, folder.frames_written())
+    if painted > asked:
+        print(f"note: frames 1 to {painted} of this run are painted; its video keeps them all (--fresh: a new run)")
+    return painted
 
 
 def plan_resumed_run(settings, record, tile):

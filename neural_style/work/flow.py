@@ -9,14 +9,48 @@ B, so that A[y, x] ~ B[y + dy, x + dx]. To style frame i from frame i-1, the pap
     forward = flow(previous, current)    # on the previous frame's grid
     warped = warp(previous_stylized, backward)  # the previous result in the current frame's geometry
     weights = reliability(forward, backward)    # 1 where warped can be trusted, else 0
-    start = start_image(warped, weights, fallback)
+    start = warped                              # every pixel, as the paper initialises
     loss = temporal_weight * temporal_loss(image, warped, weights)
+
+Motion.between computes the flows and the weights, with two changes to the paper's where the frame is
+plain: a flow no better than no motion is 0 (still_where_unmoved), and a pixel whose warped previous
+frame matches the current one is trusted (warp_matches).
 """
+
+import dataclasses
 
 import cv2
 import numpy as np
 
 from neural_style.model.tf_setup import tf
+
+# A frame with fewer of its pixels reliable than this is a new scene. Between frames of one scene, at
+# 128x96, 98 % or more were reliable (the synthetic clips of benchmarks/clips.py, box.mp4, vtest.avi);
+# across the cut of clips.scene_cut, 2 %.
+SCENE_CUT_RELIABLE = 0.3
+STILL_MARGIN = 0.5  # see still_where_unmoved: grey levels
+MATCH_GREY_LEVELS = 6.0  # see warp_matches: above the noise of compressed video, below a moved edge's difference
+
+
+@dataclasses.dataclass(frozen=True)
+class Motion:
+    """From a previous frame to the current one: the backward flow (current -> previous) and the
+    reliability of each of the current frame's pixels."""
+
+    backward: np.ndarray
+    reliability: np.ndarray
+
+    @classmethod
+    def between(cls, previous_frame, frame):
+        backward = still_where_unmoved(flow(frame, previous_frame), frame, previous_frame)
+        forward = still_where_unmoved(flow(previous_frame, frame), previous_frame, frame)
+        paper = reliability(forward, backward)
+        return cls(backward, np.maximum(paper, warp_matches(previous_frame, frame, backward)))
+
+    @property
+    def scene_cut(self):
+        """Whether the current frame is a new scene: most of its pixels unreliable."""
+        return float(self.reliability.mean()) < SCENE_CUT_RELIABLE
 
 
 def flow(from_frame, to_frame):
@@ -86,6 +120,38 @@ def reliability(forward_flow, backward_flow):
     return (~(disoccluded | boundary | outside)).astype(np.float32)
 
 
+def still_where_unmoved(flow_px, from_frame, to_frame):
+    """flow_px (from from_frame to to_frame), 0 where no motion explains the frames (to within
+    MATCH_GREY_LEVELS) as well as the flow, to within STILL_MARGIN grey levels (the mean over R, G
+    and B of the absolute difference, over 5x5 pixels).
+
+    On plain areas any flow matches, and DIS's spreads the motion of a moving thing into the still
+    plain background around it (a disc moving 3 px a frame over a flat field: 1.5 px on average far
+    from it), which would drag the background's painted strokes along in every frame. With this, the
+    DIS flow's mean distance to Farneback's on that clip falls from 1.25 to 0.17 px, on a slow pan over
+    a plain wall from 0.95 to 0.46 px (benchmarks/clips.py, 128x96)."""
+    errors = [_match_error(from_frame, to_frame, candidate) for candidate in (flow_px, np.zeros_like(flow_px))]
+    still = (errors[1] <= errors[0] + STILL_MARGIN) & (errors[1] <= MATCH_GREY_LEVELS)
+    return np.where(still[..., None], 0, flow_px).astype(np.float32)
+
+
+def _match_error(from_frame, to_frame, flow_px):
+    """|from_frame - to_frame warped by flow_px|, the mean over R, G and B, averaged over 5x5 pixels."""
+    difference = np.abs(np.asarray(from_frame, np.float32) - warp(to_frame, flow_px))
+    return cv2.blur(difference.mean(axis=2) if difference.ndim == 3 else difference, (5, 5))
+
+
+def warp_matches(previous_frame, frame, backward_flow):
+    """1 where the previous frame warped by backward_flow matches the current frame, float32 (h, w): the
+    mean over R, G and B of their absolute difference, averaged over 5x5 pixels, within MATCH_GREY_LEVELS.
+
+    The paper's tests fail on plain areas, where DIS's flow is noise (a plain wall: 30 % of its pixels
+    fail the motion-boundary test); but any small flow warps a plain area to itself, so the warped
+    previous picture is a sound target there. Without this those pixels had no temporal loss and were
+    repainted in every frame."""
+    return (_match_error(frame, previous_frame, backward_flow) <= MATCH_GREY_LEVELS).astype(np.float32)
+
+
 def temporal_loss(image, warped_previous, weights):
     """The paper's short-term temporal loss (1/D) Σ c (x - ω)², summed over pixels and channels, with
     D = h·w·3 the number of values: a float32 scalar tensor, differentiable in image.
@@ -102,11 +168,14 @@ def temporal_loss(image, warped_previous, weights):
     return tf.reduce_mean(weights * tf.square(difference))
 
 
-def start_image(warped_previous, weights, fallback):
-    """The start image of a frame, float32 (h, w, 3): the warped previous result where it is reliable
-    (weights 1), fallback (such as the frame's usual start image) elsewhere."""
-    weights = np.asarray(weights, np.float32)[..., None]
-    return (weights * warped_previous + (1 - weights) * np.asarray(fallback, np.float32)).astype(np.float32)
+def long_term_weights(reliabilities):
+    """The long-term loss's weights (Ruder et al. §3.3) of earlier frames, nearest first: each frame's
+    reliability where no nearer frame is reliable, max(c_j - Σ_{k nearer} c_k, 0), float32 (h, w) each."""
+    weights, nearer = [], np.zeros_like(reliabilities[0], np.float32)
+    for reliability in reliabilities:
+        weights.append(np.maximum(reliability - nearer, 0).astype(np.float32))
+        nearer = nearer + reliability
+    return weights
 
 
 def temporal_error(picture, previous_picture, backward_flow, weights):

@@ -3,11 +3,15 @@ transfer for videos" (2016): each frame is a job of the run (passes.Job.frame).
 
 The first frame is made as a still image is, every pass of the coarse-to-fine ladder. Each later frame
 is one pass at full size, of settings.frame_iterations, that starts from the previous frame's picture
-warped by the optical flow where that can be trusted (the frame's usual start image elsewhere) and
-adds the temporal loss, the reliable pixels' squared difference to that warped picture, to its loss
-(flow.py). Frames stream through: only the previous one is kept.
+warped by the optical flow, every pixel of it, as the paper initialises, and adds the temporal loss,
+the reliable pixels' squared difference to that warped picture, to its loss (flow.py): reliability
+weights the loss only. With settings.temporal_gaps beyond 1 (the paper's long-term loss, §3.3: 1 10 20
+40), the frames that many back count too, each only where no nearer one is reliable. A frame whose
+pixels are mostly unreliable is a new scene (a cut): it is made as a first frame, so that nothing of
+the old scene is smeared into it. Frames stream through: only the farthest gap's are kept.
 """
 
+import collections
 import dataclasses
 import functools
 
@@ -21,16 +25,16 @@ from neural_style.work.observer import Observer
 
 class WithTemporalLoss:
     """A frame's loss: `loss`'s (content, style, total variation, total), with temporal_weight times
-    the temporal loss against the warped previous picture added to the total."""
+    the temporal losses against the warped earlier pictures, each with its weights, added to the total."""
 
-    def __init__(self, loss, warped_previous, reliability, temporal_weight):
+    def __init__(self, loss, warped_earlier, weights, temporal_weight):
         self.loss, self.temporal_weight = loss, temporal_weight
-        self.warped_previous = tf.constant(warped_previous[None], tf.float32)
-        self.reliability = tf.constant(reliability, tf.float32)
+        self.warped_earlier = [tf.constant(warped[None], tf.float32) for warped in warped_earlier]
+        self.weights = [tf.constant(frame_weights, tf.float32) for frame_weights in weights]
 
     def __call__(self, image):
         content, style, tv, total = self.loss(image)
-        temporal = flow.temporal_loss(image, self.warped_previous, self.reliability)
+        temporal = tf.add_n([flow.temporal_loss(image, *pair) for pair in zip(self.warped_earlier, self.weights)])
         return content, style, tv, total + self.temporal_weight * temporal
 
 
@@ -39,16 +43,19 @@ def stylize_video(settings, frames, frame_count, styles, network, observer=None)
     the style of `styles` as `settings` say, reporting each finished frame's picture to the observer;
     frames the observer has saved are not painted again. Returns how many frames were done."""
     observer = observer or Observer()
-    previous = style = None  # (the previous frame and its picture, at the working size); the style
+    style = None  # the first frame's
+    history = collections.deque(maxlen=max(settings.temporal_gaps))  # (frame, picture) at the working size
     done = 0
     for done, frame in enumerate(frames, start=1):
         content, frame_styles, to_output = passes.prepare_images(settings, frame, styles, settings.size_px)
         height, width = content.shape[:2]
+        small_frame = utils.resize(frame, height, width)
         if style is None:  # the first frame's: the paintings' colours matched to one frame keep the style steady
             style = passes.PassStyle(settings, network, frame_styles, passes.Masks(), height, width)
         picture = observer.saved_frame(done)
         if picture is None:
-            if previous is None:
+            earlier = earlier_motions(history, small_frame, settings.temporal_gaps)
+            if not earlier or earlier[0][1].scene_cut:
                 picture = passes.stylize(
                     settings, frame, styles, network, settings.size_px, observer, frame=done, frames=frame_count
                 )
@@ -57,29 +64,33 @@ def stylize_video(settings, frames, frame_count, styles, network, observer=None)
                     1, 1, settings.size_px, height, width, settings.frame_iterations, frame=done, frames=frame_count
                 )
                 work = passes.Work(settings, network, style, observer, to_output)
-                picture = later_frame(work, job, content, frame_styles[0], to_output, frame, previous)
+                picture = later_frame(work, job, content, to_output, earlier)
             # A frame's picture is 8-bit, as it is written, so that a resumed run warps what the
             # uninterrupted one would.
             picture = np.clip(np.rint(picture), 0, 255).astype(np.float32)
             observer.frame_finished(done, frame_count, picture)
-        previous = utils.resize(frame, height, width), picture
+        history.append((small_frame, picture))
     return done
 
 
-def later_frame(work, job, content, style, to_output, frame, previous):
-    """The picture of a frame after the first: one job that starts from the previous picture warped
-    by the flow and adds the temporal loss. `content` is the frame as the optimizer sees it."""
+def earlier_motions(history, frame, gaps):
+    """[(an earlier picture, flow.Motion from its frame to `frame`)] for each of `gaps` (frames back,
+    nearest first) that `history` (the earlier (frame, picture) pairs, the last nearest) reaches."""
+    return [(history[-gap][1], flow.Motion.between(history[-gap][0], frame)) for gap in gaps if gap <= len(history)]
+
+
+def later_frame(work, job, content, to_output, earlier):
+    """The picture of a frame after the first: one job that starts from the previous picture warped by
+    the flow and adds the temporal loss. `earlier`: [(an earlier picture, flow.Motion from its frame to
+    this one)], the previous frame's first. `content` is the frame as the optimizer sees it."""
     settings = work.settings
-    previous_frame, previous_picture = previous
-    frame = utils.resize(frame, job.height, job.width)
-    backward = flow.flow(frame, previous_frame)
-    reliability = flow.reliability(flow.flow(previous_frame, frame), backward)
-    warped = flow.warp(previous_picture, backward)
+    warped = [flow.warp(picture, motion.backward) for picture, motion in earlier]
     if settings.preserve_colors == "luminance":  # the optimizer works on brightness; the colours are the frame's
-        warped = utils.luminance(warped)
-    usual_start = utils.start_image(settings.init, content, style, settings.noise_ratio, settings.seed)
-    start = flow.start_image(warped, reliability, usual_start)
+        warped = [utils.luminance(picture) for picture in warped]
     temporal = functools.partial(
-        WithTemporalLoss, warped_previous=warped, reliability=reliability, temporal_weight=settings.temporal_weight
+        WithTemporalLoss,
+        warped_earlier=warped,
+        weights=flow.long_term_weights([motion.reliability for _, motion in earlier]),
+        temporal_weight=settings.temporal_weight,
     )
-    return to_output(dataclasses.replace(work, to_output=to_output, extend_loss=temporal).whole(job, content, start))
+    return to_output(dataclasses.replace(work, extend_loss=temporal).whole(job, content, warped[0]))
