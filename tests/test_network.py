@@ -125,7 +125,7 @@ def variables_in(obj, found=None, seen=None):
     elif isinstance(obj, (list, tuple, set)):
         for value in obj:
             variables_in(value, found, seen)
-    elif hasattr(obj, "__dict__") and type(obj).__module__.split(".")[0] in ("vgg_model", "losses", "optimizers"):
+    elif hasattr(obj, "__dict__") and type(obj).__module__.split(".")[0] in ("vgg_model", "neural_style"):
         variables_in(vars(obj), found, seen)
     return found
 

@@ -78,4 +78,4 @@ def test_temporal_gaps_must_start_at_1_and_increase(gaps, capsys):
     with pytest.raises(SystemExit):
         settings_of("--temporal-gaps", *gaps)
     assert "--temporal-gaps must start at 1 and increase" in capsys.readouterr().err
-    assert settings_of("--temporal-gaps", "1", "10", "20", "40").temporal_gaps == [1, 10, 20, 40]
+    assert settings_of("--temporal-gaps", "1", "10", "20", "40").temporal_gaps == (1, 10, 20, 40)
