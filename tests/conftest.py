@@ -100,6 +100,16 @@ def random_image(height, width, seed, low=0.0, high=255.0):
     return np.clip(cv2.GaussianBlur(image, (3, 3), 0.8), 0, 255)
 
 
+def stripes(vertical, colour, size_px):
+    """A square painting of thin stripes in one colour on white: a style with a clear direction and hue."""
+    painting = np.full((size_px, size_px, 3), 255.0, np.float32)
+    if vertical:
+        painting[:, ::4] = colour
+    else:
+        painting[::4, :] = colour
+    return painting
+
+
 def run_cli(*args, env=None, timeout=300):
     """Run style_transfer.py from the repository root; returns the CompletedProcess (text)."""
     environment = dict(os.environ, **(env or {}))

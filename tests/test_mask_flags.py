@@ -2,6 +2,7 @@
 direction, computed with numpy): a content mask keeps the photo outside it, style masks put each
 painting in its half, a region mask takes the style from its part of the painting only."""
 
+import functools
 import glob
 import json
 
@@ -9,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import random_image, run_cli
+from conftest import stripes as stripes_of_size
 
 SIZE = 48
 RED, BLUE = (200, 30, 30), (30, 30, 200)
@@ -20,14 +22,7 @@ def write_png(path, rgb):
     return path
 
 
-def stripes(vertical, colour):
-    """A painting of stripes in one colour on white: a style with a clear direction and hue."""
-    painting = np.full((SIZE, SIZE, 3), 255.0, np.float32)
-    if vertical:
-        painting[:, ::4] = colour
-    else:
-        painting[::4, :] = colour
-    return painting
+stripes = functools.partial(stripes_of_size, size_px=SIZE)
 
 
 def half_mask(side):

@@ -2,11 +2,13 @@
 their own painting's style, a content mask that keeps the photo outside it."""
 
 import dataclasses
+import functools
 
 import cv2
 import numpy as np
 import pytest
 from conftest import CONTENT_LAYERS, STYLE_LAYERS, loss_values, random_image, run_cli
+from conftest import stripes as stripes_of_size
 
 import style_transfer
 from neural_style.model.guides import layer_guides
@@ -29,14 +31,7 @@ def settings(*flags):
     return dataclasses.replace(parsed, precision="float32")
 
 
-def stripes(vertical, colour):
-    """A painting of thin stripes in one colour on white: a style with a clear direction and hue."""
-    painting = np.full((SIZE, SIZE, 3), 255.0, np.float32)
-    if vertical:
-        painting[:, ::4] = colour
-    else:
-        painting[::4, :] = colour
-    return painting
+stripes = functools.partial(stripes_of_size, size_px=SIZE)
 
 
 def test_a_mask_over_everything_gives_the_loss_without_masks(network):
