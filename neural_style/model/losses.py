@@ -53,24 +53,28 @@ def gram_matrix(features, guide=None):
     return gram(features)
 
 
-@tf.custom_gradient
 def total_variation(image):
     """The sum of squared differences between vertically and horizontally neighbouring pixels."""
-    down = image[:, 1:, :, :] - image[:, :-1, :, :]
-    right = image[:, :, 1:, :] - image[:, :, :-1, :]
 
-    def gradient(upstream):
-        # Each pixel's differences with the pixels before and after it, zero beyond the border: what
-        # autodiff builds from StridedSliceGrad, many times slower (benchmarks/README.md).
-        down_padded = tf.pad(down, [[0, 0], [1, 1], [0, 0], [0, 0]])
-        right_padded = tf.pad(right, [[0, 0], [0, 0], [1, 1], [0, 0]])
-        return (
-            2.0
-            * upstream
-            * (down_padded[:, :-1] - down_padded[:, 1:] + right_padded[:, :, :-1] - right_padded[:, :, 1:])
-        )
+    @tf.custom_gradient  # applied here, not on import: TensorFlow loads only once a run needs it (tf_setup)
+    def summed(image):
+        down = image[:, 1:, :, :] - image[:, :-1, :, :]
+        right = image[:, :, 1:, :] - image[:, :, :-1, :]
 
-    return tf.reduce_sum(tf.square(down)) + tf.reduce_sum(tf.square(right)), gradient
+        def gradient(upstream):
+            # Each pixel's differences with the pixels before and after it, zero beyond the border: what
+            # autodiff builds from StridedSliceGrad, many times slower (benchmarks/README.md).
+            down_padded = tf.pad(down, [[0, 0], [1, 1], [0, 0], [0, 0]])
+            right_padded = tf.pad(right, [[0, 0], [0, 0], [1, 1], [0, 0]])
+            return (
+                2.0
+                * upstream
+                * (down_padded[:, :-1] - down_padded[:, 1:] + right_padded[:, :, :-1] - right_padded[:, :, 1:])
+            )
+
+        return tf.reduce_sum(tf.square(down)) + tf.reduce_sum(tf.square(right)), gradient
+
+    return summed(image)
 
 
 def style_targets(network, styles, style_blend, style_layers):
