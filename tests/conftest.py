@@ -1,5 +1,7 @@
 """Shared fixtures and helpers of the test suite: the real weights, images, and running the program."""
 
+import contextlib
+import io
 import os
 import re
 import subprocess
@@ -121,6 +123,29 @@ def run_cli(*args, env=None, timeout=300):
         text=True,
         timeout=timeout,
     )
+
+
+def run_main(*args, env=None):
+    """What run_cli does, in this process: style_transfer.main from the repository root, its output
+    captured, without the seconds a new process spends loading TensorFlow. For what a run does; what
+    the process does (signals, kills, a second process, its memory) needs run_cli."""
+    import style_transfer
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    directory, environment = os.getcwd(), dict(os.environ)
+    os.chdir(REPO)
+    os.environ.update(env or {})
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                returncode = style_transfer.main(list(map(str, args)))
+            except SystemExit as ended:  # argparse's refusals
+                returncode = ended.code
+    finally:
+        os.chdir(directory)
+        os.environ.clear()
+        os.environ.update(environment)
+    return subprocess.CompletedProcess(args, returncode, stdout.getvalue(), stderr.getvalue())
 
 
 def start_cli(*args):

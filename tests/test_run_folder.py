@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO, printed_steps, run_cli, start_cli, wait_for
+from conftest import REPO, printed_steps, run_main, start_cli, wait_for
 
 import style_transfer
 from neural_style.model import memory
@@ -45,7 +45,7 @@ def test_a_second_process_on_the_same_run_is_refused_until_the_first_ends(tmp_pa
     first = start_cli(*flags)
     try:
         wait_for(lambda: glob.glob(str(tmp_path / "*" / "checkpoints" / "*" / "state.npz")), first)
-        second = run_cli(*flags)
+        second = run_main(*flags)
         assert first.poll() is None, "the first run must still be going for this test to mean anything"
         assert second.returncode == 2, second.stderr
         (line,) = second.stderr.strip().splitlines()
@@ -53,7 +53,7 @@ def test_a_second_process_on_the_same_run_is_refused_until_the_first_ends(tmp_pa
     finally:
         first.kill()  # a killed process's lock goes with it
         first.communicate()
-    after = run_cli(*flags[:5], "4", *flags[6:])  # fewer iterations than were saved: done at once
+    after = run_main(*flags[:5], "4", *flags[6:])  # fewer iterations than were saved: done at once
     assert after.returncode == 0 and "48x35: done" in after.stdout, after.stderr
     assert len(run_folders(tmp_path)) == 1
 
@@ -61,7 +61,7 @@ def test_a_second_process_on_the_same_run_is_refused_until_the_first_ends(tmp_pa
 def test_the_same_photo_named_three_ways_is_one_run(tmp_path):
     spellings = ["images/coffee.png", "./images/coffee.png", str(REPO / "images" / "coffee.png")]
     for spelling in spellings:
-        assert run_cli(*QUICK, "--content", spelling, "--output-dir", tmp_path).returncode == 0
+        assert run_main(*QUICK, "--content", spelling, "--output-dir", tmp_path).returncode == 0
     assert len(run_folders(tmp_path)) == 1
 
 
@@ -70,30 +70,30 @@ def test_other_weights_are_another_run(tmp_path, vgg_weights):
 
     for name, mean in (("a.npz", (120.0, 110.0, 100.0)), ("b.npz", (90.0, 90.0, 90.0))):
         Weights(vgg_weights.kernels, vgg_weights.biases, mean, name).save(str(tmp_path / name))
-    first = run_cli(*QUICK, "--weights", tmp_path / "a.npz", "--output-dir", tmp_path / "out")
-    other = run_cli(*QUICK, "--weights", tmp_path / "b.npz", "--output-dir", tmp_path / "out")
+    first = run_main(*QUICK, "--weights", tmp_path / "a.npz", "--output-dir", tmp_path / "out")
+    other = run_main(*QUICK, "--weights", tmp_path / "b.npz", "--output-dir", tmp_path / "out")
     assert first.returncode == 0 and other.returncode == 0, other.stderr
     assert "resuming" not in other.stdout and len(run_folders(tmp_path / "out")) == 2
 
 
 def test_a_link_at_the_run_folders_name_is_refused(tmp_path):
-    assert run_cli(*QUICK, "--output-dir", tmp_path).returncode == 0
+    assert run_main(*QUICK, "--output-dir", tmp_path).returncode == 0
     (folder,) = run_folders(tmp_path)
     elsewhere = tmp_path.parent / (tmp_path.name + "-elsewhere")
     folder.rename(elsewhere)
     folder.symlink_to(elsewhere, target_is_directory=True)
-    done = run_cli(*QUICK, "--output-dir", tmp_path)
+    done = run_main(*QUICK, "--output-dir", tmp_path)
     assert done.returncode == 2 and "is a link" in done.stderr and "Traceback" not in done.stderr
     shutil.rmtree(elsewhere)
 
 
 def test_files_a_killed_run_was_writing_are_removed_on_resume(tmp_path):
-    assert run_cli(*QUICK, "--output-dir", tmp_path).returncode == 0
+    assert run_main(*QUICK, "--output-dir", tmp_path).returncode == 0
     (folder,) = run_folders(tmp_path)
     orphans = [folder / "losses.csv.partial", folder / "checkpoints" / "pass1-32px" / "state.npz.partial"]
     for orphan in orphans:
         orphan.write_bytes(b"half a file")
-    assert run_cli(*QUICK, "--output-dir", tmp_path).returncode == 0
+    assert run_main(*QUICK, "--output-dir", tmp_path).returncode == 0
     assert not any(orphan.exists() for orphan in orphans)
 
 
@@ -103,7 +103,7 @@ def test_long_names_stay_within_the_file_systems_limit(tmp_path):
         path = tmp_path / f"{'a very long name of a painting in a museum ' * 2}{index}.jpg"
         shutil.copy(REPO / "images" / "starry_night.jpg", path)
         styles.append(path)
-    done = run_cli(
+    done = run_main(
         "--size", "16", "--scales", "1", "--iterations", "1", "--style", *styles, "--output-dir", tmp_path / "out"
     )
     assert done.returncode == 0, done.stderr
@@ -126,10 +126,10 @@ def test_a_larger_iterations_extends_the_last_pass_only(tmp_path):
         "--output-dir",
         tmp_path,
     ]
-    assert run_cli(*flags).returncode == 0
+    assert run_main(*flags).returncode == 0
     (folder,) = run_folders(tmp_path)
     first_final = cv2.imread(glob.glob(str(folder / "*-final.png"))[0])
-    extended = run_cli(*flags[:3], "40", *flags[4:])
+    extended = run_main(*flags[:3], "40", *flags[4:])
     assert extended.returncode == 0, extended.stderr
     assert "pass 1/2 24x18: done" in extended.stdout and "resuming pass 2/2 48x35 from step 20" in extended.stdout
     assert [step for step, _ in printed_steps(extended.stdout)] == list(range(21, 41))  # the fine pass only
@@ -142,8 +142,8 @@ def test_a_larger_iterations_extends_the_last_pass_only(tmp_path):
 
 def test_an_extended_tiled_pass_refines_every_tile_again(tmp_path):
     flags = ["--size", "96", "--scales", "1", "--iterations", "2", "--tile-px", "64", "--output-dir", tmp_path]
-    assert run_cli(*flags).returncode == 0
-    extended = run_cli(*flags[:5], "4", *flags[6:])
+    assert run_main(*flags).returncode == 0
+    extended = run_main(*flags[:5], "4", *flags[6:])
     assert extended.returncode == 0, extended.stderr
     for tile in range(1, 5):
         assert f"resuming 96x70 tile {tile}/4 from step 2" in extended.stdout
@@ -222,10 +222,10 @@ def test_the_loss_log_is_on_disk_for_every_step_a_checkpoint_holds(tmp_path):
 
 def test_a_read_only_checkpoint_folder_says_so(tmp_path, mount_tmpfs):
     flags = ["--size", "32", "--scales", "1", "--optimizer", "adam", "--save-every", "1", "--output-dir", tmp_path]
-    assert run_cli(*flags, "--iterations", "2").returncode == 0
+    assert run_main(*flags, "--iterations", "2").returncode == 0
     (folder,) = run_folders(tmp_path)
     mount_tmpfs(folder / "checkpoints", "ro,size=64k")
-    done = run_cli(*flags, "--iterations", "4")
+    done = run_main(*flags, "--iterations", "4")
     assert done.returncode == 2, done.stderr
     (line,) = done.stderr.strip().splitlines()
     assert "Read-only file system" in line and "make it writable" in line and "free some space" not in line
