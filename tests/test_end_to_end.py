@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO, printed_steps, run_cli
+from conftest import REPO, printed_steps, run_main
 
 CONTENT, STYLE = "images/cincinnati_bridge.jpg", "images/starry_night.jpg"
 SIZE = 64
@@ -61,12 +61,12 @@ def runs(tmp_path_factory, vgg_weights):
     """Three runs in one output folder: 12 steps; the same command with --iterations 20 (resumes);
     then --fresh with 2 steps. The first folder's files are recorded before the third run."""
     output_dir = tmp_path_factory.mktemp("end-to-end")
-    first = run_cli(*flags(output_dir, 12))
+    first = run_main(*flags(output_dir, 12))
     first_folders = folders(output_dir)
     state_after_first = {p.name for p in first_folders[0].glob("*.png")} if first_folders else set()
-    resumed = run_cli(*flags(output_dir, 20))
+    resumed = run_main(*flags(output_dir, 20))
     before_fresh = folder_state(first_folders[0]) if first_folders else {}
-    fresh = run_cli(*flags(output_dir, 2, "--fresh"))
+    fresh = run_main(*flags(output_dir, 2, "--fresh"))
     return {
         "output_dir": output_dir,
         "first": first,

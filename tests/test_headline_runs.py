@@ -9,7 +9,7 @@ import signal
 import cv2
 import numpy as np
 import pytest
-from conftest import printed_steps, run_cli, start_cli, wait_for
+from conftest import printed_steps, run_main, start_cli, wait_for
 
 PHOTO, PAINTING = "images/cincinnati_bridge.jpg", "images/starry_night.jpg"
 
@@ -25,7 +25,7 @@ def record(output_dir):
 
 
 def test_the_bare_defaults_paint_in_two_passes_and_the_loss_falls_in_each(tmp_path):
-    done = run_cli("--size", 32, "--iterations", 20, "--print-every", 1, "--output-dir", tmp_path)
+    done = run_main("--size", 32, "--iterations", 20, "--print-every", 1, "--output-dir", tmp_path)
     assert done.returncode == 0, done.stderr
     settings = record(tmp_path)
     assert settings["scales"] == [16, 32] and settings["iterations"] == [10, 20]
@@ -51,7 +51,7 @@ def mean_colour(path_or_picture, long_side_px=None):
 
 
 def test_preserve_colors_histogram_gives_the_photos_colours(tmp_path):
-    done = run_cli("--size", 48, "--scales", 1, "--iterations", 15, "--preserve-colors", "histogram",
+    done = run_main("--size", 48, "--scales", 1, "--iterations", 15, "--preserve-colors", "histogram",
                    "--output-dir", tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = mean_colour(final_picture(tmp_path))
@@ -63,7 +63,7 @@ def test_preserve_colors_histogram_gives_the_photos_colours(tmp_path):
 def test_a_batch_with_one_unreadable_photo_is_refused_before_any_work(tmp_path):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8 not really a JPEG")
-    done = run_cli("--content", PHOTO, broken, "images/coffee.png", "--size", 16, "--output-dir", tmp_path / "out")
+    done = run_main("--content", PHOTO, broken, "images/coffee.png", "--size", 16, "--output-dir", tmp_path / "out")
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
     assert line == f"error: image {broken} is truncated, corrupt or not in a format OpenCV reads"
@@ -73,7 +73,7 @@ def test_a_batch_with_one_unreadable_photo_is_refused_before_any_work(tmp_path):
 @pytest.fixture(scope="module")
 def lbfgs_straight(tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("lbfgs-straight")
-    done = run_cli(*LBFGS, "--output-dir", output_dir)
+    done = run_main(*LBFGS, "--output-dir", output_dir)
     assert done.returncode == 0, done.stderr
     return printed_steps(done.stdout)
 
@@ -90,7 +90,7 @@ def test_lbfgs_killed_and_resumed_ends_near_the_uninterrupted_loss(lbfgs_straigh
     process.send_signal(signal.SIGKILL)
     process.communicate()
     saved_step = int(np.load(checkpoints()[0])["step"])
-    resumed = run_cli(*LBFGS, "--output-dir", tmp_path)
+    resumed = run_main(*LBFGS, "--output-dir", tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     steps = printed_steps(resumed.stdout)
     assert steps[0][0] == saved_step + 1 and steps[-1][0] == 40, resumed.stdout

@@ -9,7 +9,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from conftest import random_image, run_cli
+from conftest import random_image, run_main
 from conftest import stripes as stripes_of_size
 
 SIZE = 48
@@ -78,7 +78,7 @@ def files(tmp_path_factory):
 
 @pytest.mark.parametrize("mask", ["left", "left on transparent"])
 def test_a_content_mask_keeps_the_photo_outside_it_and_paints_inside(files, tmp_path, mask):
-    done = run_cli(*RUN, "--iterations", 10, "--content", files["photo"], "--style", files["red"],
+    done = run_main(*RUN, "--iterations", 10, "--content", files["photo"], "--style", files["red"],
                    "--content-mask", files[mask], "--output-dir", tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     picture, photo = result(tmp_path), cv2.imread(str(files["photo"]))[:, :, ::-1].astype(np.float32)
@@ -93,7 +93,7 @@ def two_halves(files, tmp_path_factory):
     pictures = {}
     for mode in ("inside", "simple"):
         output_dir = tmp_path_factory.mktemp(f"two-halves-{mode}")
-        done = run_cli(*RUN, "--iterations", 60, "--style-weight", 100, "--content", files["grey"],
+        done = run_main(*RUN, "--iterations", 60, "--style-weight", 100, "--content", files["grey"],
                        "--style", files["red"], files["blue"], "--style-masks", files["left"], files["right"],
                        "--mask-mode", mode, "--output-dir", output_dir)  # fmt: skip
         assert done.returncode == 0, done.stderr
@@ -120,7 +120,7 @@ def test_the_mask_mode_reaches_the_painting(two_halves):
 
 
 def test_a_region_mask_takes_the_style_from_that_part_of_the_painting(files, tmp_path):
-    done = run_cli(*RUN, "--iterations", 60, "--style-weight", 100, "--content", files["grey"],
+    done = run_main(*RUN, "--iterations", 60, "--style-weight", 100, "--content", files["grey"],
                    "--style", files["both"], "--style-region-masks", files["right"], "--mask-mode", "simple",
                    "--output-dir", tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -136,7 +136,7 @@ def test_a_region_too_small_for_the_deep_layers_takes_its_style_from_the_others(
     painting = stripes(True, RED)
     painting[: SIZE // 4] = stripes(False, BLUE)[: SIZE // 4]
     sky, region = write_png(tmp_path / "sky.png", painting), write_png(tmp_path / "top.png", top)
-    done = run_cli(*RUN, "--iterations", 60, "--style-weight", 100, "--content", files["grey"], "--style", sky,
+    done = run_main(*RUN, "--iterations", 60, "--style-weight", 100, "--content", files["grey"], "--style", sky,
                    "--style-region-masks", region, "--output-dir", tmp_path / "out")  # fmt: skip
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     assert f"note: region mask {region} is too small at --size {SIZE} for conv3_1 conv4_1 conv5_1 " in done.stdout

@@ -7,7 +7,7 @@ import functools
 import cv2
 import numpy as np
 import pytest
-from conftest import CONTENT_LAYERS, STYLE_LAYERS, loss_values, random_image, run_cli
+from conftest import CONTENT_LAYERS, STYLE_LAYERS, loss_values, random_image, run_main
 from conftest import stripes as stripes_of_size
 
 import style_transfer
@@ -127,7 +127,7 @@ def test_a_mask_of_another_size_is_resized_and_said_once(tmp_path):
     mask = np.zeros((half[1], half[0], 3), np.uint8)
     mask[:, : half[0] // 2] = 255
     cv2.imwrite(str(tmp_path / "left.png"), mask)
-    done = run_cli(
+    done = run_main(
         "--content-mask", tmp_path / "left.png", "--size", "32", "--iterations", "1", "--output-dir", tmp_path / "out"
     )
     assert done.returncode == 0, done.stderr

@@ -11,7 +11,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO, printed_steps, run_cli, start_cli, wait_for
+from conftest import REPO, printed_steps, run_main, start_cli, wait_for
 
 # A run small enough to be quick and long enough to be interrupted in the middle; Adam in one pass,
 # whose resume is exact (L-BFGS restarts its curvature history from a checkpoint).
@@ -37,7 +37,7 @@ def final_image(output_dir):
 @pytest.fixture(scope="module")
 def straight_run(tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("straight")
-    done = run_cli(*RUN, "--iterations", ITERATIONS, "--output-dir", output_dir)
+    done = run_main(*RUN, "--iterations", ITERATIONS, "--output-dir", output_dir)
     assert done.returncode == 0, done.stderr
     return output_dir
 
@@ -61,7 +61,7 @@ def test_a_signal_saves_the_step_it_stops_after_then_the_run_resumes_from_it(
     assert checkpoint_steps(tmp_path) == [stopped_at] and 3 <= stopped_at < ITERATIONS
     assert glob.glob(str(tmp_path / "*" / f"*-step{stopped_at:05d}.png"))
 
-    resumed = run_cli(*RUN, "--iterations", ITERATIONS, "--output-dir", tmp_path)
+    resumed = run_main(*RUN, "--iterations", ITERATIONS, "--output-dir", tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert f"from step {stopped_at}" in resumed.stdout
     assert printed_steps(resumed.stdout)[0][0] == stopped_at + 1  # restored, not restarted from step 0
@@ -97,15 +97,15 @@ def test_a_killed_run_resumes_from_its_last_checkpoint_to_the_same_picture(strai
     wait_for(lambda: checkpoint_steps(tmp_path) and checkpoint_steps(tmp_path)[-1] >= 4)
     process.kill()
     process.communicate()
-    resumed = run_cli(*RUN, "--iterations", ITERATIONS, "--output-dir", tmp_path)
+    resumed = run_main(*RUN, "--iterations", ITERATIONS, "--output-dir", tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stdout
     np.testing.assert_array_equal(final_image(tmp_path), final_image(straight_run))
 
 
 def test_other_settings_never_resume_into_an_existing_run(straight_run, tmp_path):
-    first = run_cli(*RUN, "--iterations", "2", "--output-dir", tmp_path)
-    other = run_cli(*RUN, "--iterations", "2", "--content-weight", "0.5", "--output-dir", tmp_path)
+    first = run_main(*RUN, "--iterations", "2", "--output-dir", tmp_path)
+    other = run_main(*RUN, "--iterations", "2", "--content-weight", "0.5", "--output-dir", tmp_path)
     assert first.returncode == 0 and other.returncode == 0
     assert "resuming" not in other.stdout
     assert len(glob.glob(str(tmp_path / "*"))) == 2
@@ -114,9 +114,9 @@ def test_other_settings_never_resume_into_an_existing_run(straight_run, tmp_path
 def test_a_replaced_image_of_the_same_name_never_resumes_into_the_old_run(tmp_path):
     photo = tmp_path / "photo.png"
     cv2.imwrite(str(photo), np.full((24, 32, 3), 60, np.uint8))
-    first = run_cli(*RUN, "--iterations", "2", "--content", photo, "--output-dir", tmp_path / "out")
+    first = run_main(*RUN, "--iterations", "2", "--content", photo, "--output-dir", tmp_path / "out")
     cv2.imwrite(str(photo), np.full((24, 32, 3), 200, np.uint8))
-    second = run_cli(*RUN, "--iterations", "2", "--content", photo, "--output-dir", tmp_path / "out")
+    second = run_main(*RUN, "--iterations", "2", "--content", photo, "--output-dir", tmp_path / "out")
     assert first.returncode == 0 and second.returncode == 0, second.stderr
     assert "resuming" not in second.stdout and len(os.listdir(tmp_path / "out")) == 2
 
@@ -140,7 +140,7 @@ DIVERGING = {
 @pytest.mark.parametrize("optimizer", DIVERGING)
 def test_a_diverging_loss_stops_and_keeps_what_was_saved_before(tmp_path, optimizer):
     flags, message = DIVERGING[optimizer]
-    done = run_cli(*flags, "--optimizer", optimizer, "--save-every", "1", "--output-dir", tmp_path)
+    done = run_main(*flags, "--optimizer", optimizer, "--save-every", "1", "--output-dir", tmp_path)
     assert done.returncode == 3, done.stderr
     (line,) = done.stderr.strip().splitlines()
     assert "Traceback" not in done.stderr and message in line and "--fresh" in line
@@ -156,13 +156,13 @@ def test_a_diverging_loss_stops_and_keeps_what_was_saved_before(tmp_path, optimi
 
 @pytest.mark.parametrize("style_weight", ["1e38", "1e33", "1e31", "3e29"])
 def test_weights_that_overflow_from_the_start_never_report_success(tmp_path, style_weight):
-    done = run_cli("--size", "96", "--iterations", "10", "--style-weight", style_weight, "--output-dir", tmp_path)
+    done = run_main("--size", "96", "--iterations", "10", "--style-weight", style_weight, "--output-dir", tmp_path)
     assert done.returncode == 3 and "nothing was saved" in done.stderr, done.stderr
     assert not glob.glob(str(tmp_path / "*" / "*.png"))
 
 
 def test_a_size_too_large_for_memory_is_refused_with_one_that_fits(tmp_path):
-    done = run_cli("--size", "200000", "--output-dir", tmp_path)
+    done = run_main("--size", "200000", "--output-dir", tmp_path)
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "use --size" in lines[0] and "Traceback" not in done.stderr
@@ -173,7 +173,7 @@ def test_a_size_too_large_for_memory_is_refused_with_one_that_fits(tmp_path):
     "flags", [["--size", "64", "--style-scale", "1e6"], ["--size", "99999999999999999999"]], ids=" ".join
 )
 def test_a_painting_or_size_too_large_is_refused_in_one_line(tmp_path, flags):
-    done = run_cli(*flags, "--output-dir", tmp_path)
+    done = run_main(*flags, "--output-dir", tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     (line,) = done.stderr.strip().splitlines()
     assert "use --s" in line and os.listdir(tmp_path) == []
@@ -190,7 +190,7 @@ def test_ctrl_c_while_tensorflow_loads_ends_without_a_traceback(tmp_path):
 def test_a_weights_cache_that_cannot_be_written_is_one_line(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
-    done = run_cli(
+    done = run_main(
         *RUN,
         "--iterations",
         "1",
@@ -211,7 +211,7 @@ def tiny_disk(tmp_path, mount_tmpfs):
 
 
 def test_a_full_disk_fails_cleanly_and_keeps_what_was_written(tiny_disk):
-    done = run_cli("--size", "160", "--iterations", "40", "--save-every", "1", "--output-dir", tiny_disk)
+    done = run_main("--size", "160", "--iterations", "40", "--save-every", "1", "--output-dir", tiny_disk)
     assert done.returncode == 2
     assert "Traceback" not in done.stderr and "No space left" in done.stderr
     written = glob.glob(str(tiny_disk / "*" / "*.png"))
@@ -259,7 +259,7 @@ BAD_FLAGS = [
 
 @pytest.mark.parametrize("flags", BAD_FLAGS, ids=" ".join)
 def test_every_invalid_flag_value_is_refused_before_any_work(flags, tmp_path):
-    done = run_cli(*flags, "--output-dir", tmp_path / "out")
+    done = run_main(*flags, "--output-dir", tmp_path / "out")
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "error" in lines[0] and "Traceback" not in done.stderr

@@ -8,7 +8,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO, STYLE_LAYERS, loss_values, make_optimizer, run_cli
+from conftest import REPO, STYLE_LAYERS, loss_values, make_optimizer, run_main
 
 from neural_style.model import losses, memory
 from neural_style.work import tiles
@@ -71,7 +71,7 @@ def tiled_and_whole(tmp_path_factory):
     results = {}
     for tile_px in (96, 64):
         output_dir = tmp_path_factory.mktemp(f"tile{tile_px}")
-        done = run_cli(
+        done = run_main(
             "--content",
             "images/astronaut.png",
             "--style",
@@ -142,7 +142,7 @@ def test_an_interrupted_tiled_pass_resumes_at_the_tile_where_it_stopped(tmp_path
         time.sleep(0.1)
     process.kill()
     process.wait()
-    resumed = run_cli(*flags)
+    resumed = run_main(*flags)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming pass 1 after tile 2/4" in resumed.stdout or "resuming pass 1 after tile 3/4" in resumed.stdout
     assert "tile 1/4" not in resumed.stdout.replace("after tile", "")  # done tiles are not redone

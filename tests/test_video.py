@@ -10,7 +10,7 @@ import signal
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO, run_cli, start_cli, wait_for
+from conftest import REPO, run_main, start_cli, wait_for
 
 import style_transfer
 from neural_style.files import videos
@@ -85,7 +85,7 @@ def test_the_temporal_loss_in_the_optimizer_lowers_the_temporal_error(vgg_weight
 @pytest.fixture(scope="module")
 def clip_run(tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("clip")
-    done = run_cli(*SMALL, "--frames", "4", "--every", "2", "--output-dir", output_dir)
+    done = run_main(*SMALL, "--frames", "4", "--every", "2", "--output-dir", output_dir)
     assert done.returncode == 0, done.stderr
     return output_dir, done
 
@@ -122,7 +122,7 @@ def test_a_clip_through_the_cli_gives_frames_a_video_and_a_sheet(clip_run):
 
 def test_more_frames_go_on_from_fewer(clip_run):
     output_dir, _ = clip_run
-    more = run_cli(*SMALL, "--frames", "5", "--every", "2", "--output-dir", output_dir)
+    more = run_main(*SMALL, "--frames", "5", "--every", "2", "--output-dir", output_dir)
     assert more.returncode == 0, more.stderr
     assert "resuming at frame 5: frames 1 to 4 are done" in more.stdout
     assert not [line for line in more.stdout.splitlines() if line.startswith(("frame 1/", "frame 4/"))]
@@ -151,7 +151,7 @@ def test_a_killed_clip_goes_on_at_the_frame_where_it_stopped(tmp_path):
     assert f"frame{finished + 1:05d}" in state
     step = int(np.load(state)["step"])
 
-    resumed = run_cli(*KILLED, "--output-dir", tmp_path / "killed")
+    resumed = run_main(*KILLED, "--output-dir", tmp_path / "killed")
     assert resumed.returncode == 0, resumed.stderr
     assert f"resuming at frame {finished + 1}: frames 1 to {finished} are done" in resumed.stdout
     assert f"resuming frame {finished + 1}/7 64x48 from step {step}" in resumed.stdout
@@ -160,7 +160,7 @@ def test_a_killed_clip_goes_on_at_the_frame_where_it_stopped(tmp_path):
     assert videos.count_frames(glob.glob(os.path.join(folder, "*.webm"))[0]) == 7
 
     # Adam resumes exactly and frames are 8-bit as written: the same frames as a run never killed
-    straight = run_cli(*KILLED, "--output-dir", tmp_path / "straight")
+    straight = run_main(*KILLED, "--output-dir", tmp_path / "straight")
     assert straight.returncode == 0, straight.stderr
     for killed_png, straight_png in zip(frame_pngs(folder), frame_pngs(run_folder(tmp_path / "straight")), strict=True):
         np.testing.assert_array_equal(cv2.imread(killed_png), cv2.imread(straight_png))
@@ -205,7 +205,9 @@ def test_signal_mid_clip_stops_after_the_step_and_names_what_is_kept(tmp_path):
 
 
 def test_with_luminance_every_frame_keeps_its_own_colours(tmp_path):
-    done = run_cli(*SMALL, "--frames", "3", "--every", "10", "--preserve-colors", "luminance", "--output-dir", tmp_path)
+    done = run_main(
+        *SMALL, "--frames", "3", "--every", "10", "--preserve-colors", "luminance", "--output-dir", tmp_path
+    )
     assert done.returncode == 0, done.stderr
     with videos.open_video(CLIP, frame_count=3, every=10) as clip:
         frames = [cv2.resize(frame, (64, 48), interpolation=cv2.INTER_AREA) for frame in clip]

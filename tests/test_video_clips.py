@@ -8,7 +8,7 @@ import struct
 import cv2
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import run_main
 
 from benchmarks import clips
 from neural_style.files import videos
@@ -31,7 +31,7 @@ def small(frames, width_px=32):
 def test_an_image_sequence_and_an_mp4_are_painted_end_to_end(tmp_path, name):
     frames = clips.moving_object(3, 64, 48)
     source = clips.write_clip(frames, tmp_path / name)
-    done = run_cli("--content", source, "--size", "32", *TINY, "--output-dir", tmp_path / "out")
+    done = run_main("--content", source, "--size", "32", *TINY, "--output-dir", tmp_path / "out")
     assert done.returncode == 0, done.stderr
     pngs, (webm,) = painted(tmp_path / "out")
     assert [os.path.basename(path) for path in pngs] == ["00001.png", "00002.png", "00003.png"]
@@ -56,7 +56,7 @@ def test_a_frame_too_small_for_the_optical_flow_is_refused_before_any_work(tmp_p
     clip = clips.write_clip(clips.moving_object(2, 64, 48), tmp_path / "clip.mp4")
     wide = clips.write_clip([np.full((8, 128, 3), 100 * i, np.uint8) for i in range(2)], tmp_path / "wide.mp4")
     for source, size in ((clip, "8"), (wide, "64")):  # 8x6 px; 16:1 at 64 px: 64x4
-        done = run_cli("--content", source, "--size", size, *TINY, "--output-dir", tmp_path / "out")
+        done = run_main("--content", source, "--size", size, *TINY, "--output-dir", tmp_path / "out")
         assert "optical flow needs 12 px or more on each side" in one_line_error(done)
         assert not os.path.exists(tmp_path / "out")
 
@@ -81,7 +81,7 @@ def test_a_header_that_says_0_001_fps_gives_a_video_at_a_sane_rate(tmp_path):
     clip = write_avi_saying_fps(tmp_path / "slow.avi", clips.moving_object(2, 64, 48), 0.001)
     with videos.open_video(clip) as opened:
         assert opened.fps == videos.DEFAULT_FPS
-    done = run_cli("--content", clip, "--size", "32", *TINY, "--output-dir", tmp_path / "out")
+    done = run_main("--content", clip, "--size", "32", *TINY, "--output-dir", tmp_path / "out")
     assert done.returncode == 0, done.stderr
     assert "says 0.001 frames per second; its video is made at 25" in done.stdout
     _, (webm,) = painted(tmp_path / "out")
@@ -91,14 +91,14 @@ def test_a_header_that_says_0_001_fps_gives_a_video_at_a_sane_rate(tmp_path):
 
 def test_an_m4v_with_fewer_frames_than_asked_then_fewer_frames_asked(tmp_path):
     clip = clips.write_clip(clips.moving_object(3, 64, 48), tmp_path / "clip.m4v")
-    done = run_cli("--content", clip, "--size", "32", *TINY, "--frames", "5", "--output-dir", tmp_path / "out")
+    done = run_main("--content", clip, "--size", "32", *TINY, "--frames", "5", "--output-dir", tmp_path / "out")
     assert done.returncode == 0, done.stderr
     assert "note: --frames 5 asks for more frames than decode from frame 0 on: painting 3" in done.stdout
     pngs, (webm,) = painted(tmp_path / "out")
     assert len(pngs) == 3 and videos.count_frames(webm) == 3
 
     # A rerun asking for fewer keeps the video of every painted frame, as frames/ keeps them
-    fewer = run_cli("--content", clip, "--size", "32", *TINY, "--frames", "2", "--output-dir", tmp_path / "out")
+    fewer = run_main("--content", clip, "--size", "32", *TINY, "--frames", "2", "--output-dir", tmp_path / "out")
     assert fewer.returncode == 0, fewer.stderr
     assert "frames 1 to 3 of this run are painted; its video keeps them all" in fewer.stdout
     pngs, (webm,) = painted(tmp_path / "out")
