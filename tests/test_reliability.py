@@ -11,7 +11,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO, printed_steps, run_main, start_cli, wait_for
+from conftest import REPO, open_paths, printed_steps, run_main, start_cli, wait_for
 
 # A run small enough to be quick and long enough to be interrupted in the middle; Adam in one pass,
 # whose resume is exact (L-BFGS restarts its curvature history from a checkpoint).
@@ -218,6 +218,8 @@ def test_a_full_disk_fails_cleanly_and_keeps_what_was_written(tiny_disk):
     assert written  # the disk filled up after some snapshots, not before the first
     for path in written:  # and no truncated image is left behind
         assert cv2.imread(path) is not None, path
+    # nor a file left open (a batch would go on with it open): the disk can be unmounted
+    assert not [path for path in open_paths() if path.startswith(str(tiny_disk))]
 
 
 BAD_FLAGS = [

@@ -186,6 +186,8 @@ def paint(run, weights, network, output_dir, stop, paint_chunks=None):
         except Exception as error:
             record_failure(recorder, error)
             raise
+        finally:
+            recorder.close()  # a batch paints many runs in one process: each run's files are closed
         elapsed_s = time.perf_counter() - started
         recorder.write_record(status="finished", elapsed_s=round(elapsed_s, 1), peak_memory_gib=memory_peak_gib())
     print(f"result: {path}  ({elapsed_s:.0f} s, peak memory {memory_peak_gib():.1f} GiB)")

@@ -73,6 +73,9 @@ class RunRecorder(Observer):
         self.frame_clock = None  # when the frame under way started: the clip's ETA
         self.later_frame_s = []  # how long each frame after the first took in this process
 
+    def close(self):
+        self.summaries.close()
+
     # --- the record ---------------------------------------------------------------------------------
     def write_record(self, **fields):
         self.record.update(fields, library_versions=library_versions())
