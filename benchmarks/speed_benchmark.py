@@ -4,7 +4,7 @@ default picture against today's code at a fixed commit (a git worktree given wit
 the program's loss at the final size against wall time for a few schedules. Writes
 benchmarks/SPEED3_RESULTS.md with the command at its top.
 
-    git worktree add /tmp/baseline 52b6cb3
+    git worktree add /tmp/baseline 5585b3f
     python benchmarks/speed_benchmark.py --baseline /tmp/baseline               # under an hour, loaded
     python benchmarks/speed_benchmark.py --baseline /tmp/baseline --quick       # 128 px, minutes
 
@@ -27,13 +27,17 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_PATH = os.path.join(REPO, "benchmarks", "SPEED3_RESULTS.md")
-TODAY, OURS = "today (52b6cb3, scipy)", "this branch"
+TODAY, OURS = "today (5585b3f, scipy)", "this branch"
 
-# Schedules of the time-to-quality part: flags of style_transfer.py. Each ends with today's 100 iterations
-# at the final size, and its curve shows where the default picture's final loss is reached on the way.
+# Schedules of the time-to-quality part: flags of style_transfer.py. Each ends with at least today's 100
+# iterations at the final size, and its curve shows where the default picture's final loss is reached on
+# the way: where the start image comes from, how many scales, how the iterations are split.
 SCHEDULES = {
-    "today's default (2 scales, 50 + 100)": ("--scales", "2", "--iterations", "50", "100"),
-    "2 scales, 150 + 100": ("--scales", "2", "--iterations", "150", "100"),
+    "today's default (2 scales, 50 + 100, --init mix)": ("--scales", "2", "--iterations", "50", "100"),
+    "2 scales, 50 + 100, --init content": ("--scales", "2", "--iterations", "50", "100", "--init", "content"),
+    "3 scales, 25 + 50 + 100": ("--scales", "3", "--iterations", "25", "50", "100"),
+    "2 scales, 100 + 100": ("--scales", "2", "--iterations", "100", "100"),
+    "1 scale, 150": ("--scales", "1", "--iterations", "150"),
 }
 
 
@@ -264,7 +268,7 @@ def quality_section(size_px, runs, target_loss, baseline_s):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", required=True, help="a worktree of today's code (commit 52b6cb3)")
+    parser.add_argument("--baseline", required=True, help="a worktree of today's code (commit 5585b3f)")
     parser.add_argument("--quick", action="store_true", help="128 px and few iterations: a smoke run")
     parser.add_argument("--parts", nargs="+", default=["step", "startup", "quality"])
     parser.add_argument("--worker", help=argparse.SUPPRESS)

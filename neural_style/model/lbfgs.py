@@ -1,17 +1,17 @@
 """L-BFGS on the image, inside TensorFlow: the two-loop recursion (Nocedal and Wright, algorithm 7.4)
 over the last HISTORY_PAIRS steps, the pixel range 0..255 kept by L-BFGS-B's active set and a
-projection, and a backtracking line search that, once the history has the problem's scale, accepts its
-first trial almost always: about one evaluation of the loss and gradient per iteration.
+projection, and a weak Wolfe line search (line_search.py) that, once the history has the problem's scale,
+accepts its first trial almost always: about one evaluation of the loss and gradient per iteration.
 
-Everything an iteration computes stays in TensorFlow variables: only scalars are read back (whether a
-trial point is finite and low enough, and the four losses the progress line prints). What an iteration
+Everything an iteration computes stays in TensorFlow variables: only scalars are read back (five per
+trial point for the line search, and the four losses the progress line prints). What an iteration
 starts from is all in state(), so that a run resumes bit for bit.
 """
 
+from neural_style.model.line_search import ARMIJO_C1, CURVATURE_C2, LineSearch
 from neural_style.model.tf_setup import tf
 
 HISTORY_PAIRS = 10  # (step, gradient change) pairs kept, as scipy's L-BFGS-B keeps by default
-ARMIJO_C1 = 1e-4  # the sufficient decrease a step must give, as a share of the slope's promise
 TRIALS = 20  # points one line search tries before it gives up
 PIXEL_MAX = 255.0
 
@@ -67,30 +67,37 @@ class LBFGS:
             getattr(self, name).assign(state[f"lbfgs_{name}"])
 
     def forget(self):
-        """Drops the history: the next iteration is a short steepest descent step."""
+        """Drops the history: the next iteration starts as a steepest descent."""
         self.rho.assign(tf.zeros_like(self.rho))
         self.pairs.assign(0)
 
     def iterate(self, step):
         """One iteration from the current image: TAKEN (image, history and the `step` variable moved on),
         NO_DECREASE or NOT_FINITE (nothing changed); a run's first call only evaluates the start image:
-        EVALUATED. Only scalars leave TensorFlow: whether a trial point is finite and low enough."""
+        EVALUATED. Only scalars leave TensorFlow: what a trial point gives the line search."""
         if not self.evaluated:
-            finite, _, _ = self.try_step(tf.constant(0.0))
+            finite, _, _, _, _ = self.try_step(tf.constant(0.0)).numpy()
             if not finite:
                 return NOT_FINITE
             self.accept(step, tf.constant(False))
             return EVALUATED
         self.find_direction()
-        step_size = tf.constant(1.0)
+        search = LineSearch(float(self.losses[-1]), float(self.slope))
+        step_size = 1.0
         for _ in range(TRIALS):
-            finite, decreased, step_size = self.try_step(step_size)
+            finite, loss, slope, sufficient, flat = self.try_step(tf.constant(step_size)).numpy()
             if not finite:
                 return NOT_FINITE
-            if decreased:
+            if sufficient and flat:
                 self.accept(step, tf.constant(True))
                 return TAKEN
-        return NO_DECREASE
+            step_size = search.next_step_size(step_size, loss, slope, sufficient)
+        if search.lo == 0.0:
+            return NO_DECREASE
+        # Out of trials with a step that lowered the loss but kept its slope: taken all the same.
+        self.try_step(tf.constant(search.lo))
+        self.accept(step, tf.constant(True))
+        return TAKEN
 
     def _loss_and_gradient(self, image):
         with tf.GradientTape() as tape:
@@ -108,31 +115,30 @@ class LBFGS:
         free_gradient = tf.where(free, gradient, 0.0)
         direction = tf.where(free, -self._inverse_hessian_times(free_gradient), 0.0)
         uphill = tf.reduce_sum(gradient * direction) >= 0.0
-        steepest = -free_gradient / tf.maximum(tf.norm(free_gradient), 1e-30)
-        direction = tf.where(uphill, steepest, direction)
+        direction = tf.where(uphill, -free_gradient, direction)
         self.rho.assign(tf.where(uphill, 0.0, self.rho))
         self.pairs.assign(tf.where(uphill, 0, self.pairs))
         self.direction.assign(direction)
         self.slope.assign(tf.reduce_sum(gradient * direction))
 
     def _try_step(self, step_size):
-        """Evaluates the point step_size along the direction, projected into the pixel range. Returns
-        whether all it computed is finite, whether the loss went down enough (Armijo; at step size 0,
-        the start image's evaluation, any finite loss does), and the step size to try next: the
-        minimum of the quadratic through what is known, kept within a tenth and a half of this one."""
+        """Evaluates the point step_size along the direction, projected into the pixel range. Returns, as
+        numbers: whether all it computed is finite, its loss, the slope of the loss there along the step
+        taken, whether the loss went down enough (Armijo; at step size 0, the start image's evaluation,
+        any finite loss does) and whether the slope flattened (curvature: then s'y > 0)."""
         image = tf.convert_to_tensor(self.image)
         candidate = tf.clip_by_value(image + step_size * self.direction, 0.0, PIXEL_MAX)
         losses, gradient = self._loss_and_gradient(candidate)
         self.trial["image"].assign(candidate)
         self.trial["gradient"].assign(gradient)
         self.trial["losses"].assign(losses)
-        loss, slope = self.losses[-1], self.slope
-        promised = tf.minimum(tf.reduce_sum(self.gradient * (candidate - image)), 0.0)
-        decreased = (step_size == 0.0) | (losses[-1] <= loss + ARMIJO_C1 * promised)
-        curvature = 2.0 * (losses[-1] - loss - slope * step_size)
-        quadratic_minimum = -slope * step_size * step_size / tf.maximum(curvature, 1e-30)
-        next_step_size = tf.clip_by_value(quadratic_minimum, 0.1 * step_size, 0.5 * step_size)
-        return all_finite(losses, gradient), decreased, next_step_size
+        moved = candidate - image
+        promised = tf.minimum(tf.reduce_sum(self.gradient * moved), 0.0)
+        sufficient = (step_size == 0.0) | (losses[-1] <= self.losses[-1] + ARMIJO_C1 * promised)
+        slope = tf.reduce_sum(gradient * moved)
+        flat = slope >= CURVATURE_C2 * promised
+        numbers = [all_finite(losses, gradient), losses[-1], slope / tf.maximum(step_size, 1e-30), sufficient, flat]
+        return tf.stack([tf.cast(number, tf.float32) for number in numbers])
 
     def _accept(self, step, moved):
         """Makes the last trial point the current one; if it `moved`, a step: counted and remembered."""
@@ -147,7 +153,7 @@ class LBFGS:
         """The two-loop recursion over the pairs, its inner products taken from the pairs' own (sy, yy)
         and two products of the history with a vector: each loop is a triangular solve of size
         HISTORY_PAIRS, and the history is read twice, not four times per pair. A slot not in use has rho
-        0 and adds nothing. Without pairs, a step of length 1, as L-BFGS-B's first."""
+        0 and adds nothing. Without pairs, the vector itself: L-BFGS-B's first step is the gradient's."""
         flat = tf.reshape(self.history, (2 * HISTORY_PAIRS, -1))
         products = tf.linalg.matvec(flat, tf.reshape(vector, (-1,)))  # s_i'q, then y_i'q
         ages = (self.newest - tf.range(HISTORY_PAIRS)) % HISTORY_PAIRS  # slot of each age, newest first
@@ -159,7 +165,7 @@ class LBFGS:
         # First loop, newest first: alpha_i = rho_i (s_i'q - sum over newer j of alpha_j s_i'y_j).
         newer = tf.linalg.band_part(sy, -1, 0) - tf.linalg.band_part(sy, 0, 0)
         alpha = tf.linalg.triangular_solve(identity + rho * newer, rho * sq, lower=True)
-        scale = tf.where(self.pairs > 0, self.gamma, 1.0 / tf.maximum(tf.norm(vector), 1e-30))
+        scale = tf.where(self.pairs > 0, self.gamma, 1.0)
         # Second loop, oldest first: beta_i = rho_i y_i'r_i, r_i = scale (q - sum alpha_j y_j) + sum over
         # older j of (alpha_j - beta_j) s_j.
         older = tf.linalg.band_part(tf.transpose(sy), 0, -1) - tf.linalg.band_part(sy, 0, 0)

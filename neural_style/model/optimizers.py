@@ -105,7 +105,7 @@ class ImageOptimizer:
 
     def _run_lbfgs(self, iterations, on_step):
         """L-BFGS (lbfgs.py) with the pixel range as bounds. An iteration whose line search finds no
-        decrease drops the history and tries again from a short steepest descent step; when even that
+        decrease drops the history and tries again from a steepest descent; when even that
         one finds none, the image is where L-BFGS converges and the run ends early."""
         started = time.perf_counter()
         while int(self.step) < iterations:
