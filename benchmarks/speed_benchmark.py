@@ -7,6 +7,8 @@ benchmarks/SPEED3_RESULTS.md with the command at its top.
     git worktree add /tmp/baseline 5585b3f
     python benchmarks/speed_benchmark.py --baseline /tmp/baseline               # under an hour, loaded
     python benchmarks/speed_benchmark.py --baseline /tmp/baseline --quick       # 128 px, minutes
+    python benchmarks/speed_benchmark.py --baseline /tmp/baseline --parts quality \
+        --schedules "1 scale, 150, --init content" --results benchmarks/SPEED3_SCHEDULES.md --pictures docs
 
 The machine may be shared: the step and start-up parts alternate their two sides, the whole runs run at
 the same time (each under the same load), and ratios are what to read; absolute seconds are the loaded
@@ -38,7 +40,9 @@ SCHEDULES = {
     "3 scales, 25 + 50 + 100": ("--scales", "3", "--iterations", "25", "50", "100"),
     "2 scales, 100 + 100": ("--scales", "2", "--iterations", "100", "100"),
     "1 scale, 150": ("--scales", "1", "--iterations", "150"),
+    "1 scale, 150, --init content": ("--scales", "1", "--iterations", "150", "--init", "content"),
 }
+PICTURE_PX = 256  # the side of the final pictures --pictures writes, to look at side by side
 
 
 # --- Workers: each runs in a fresh process on one code tree (ours or the baseline's) ----------------
@@ -175,7 +179,7 @@ def start_run(code_dir, size_px, flags):
     return folder, time.time(), subprocess.Popen(command, cwd=code_dir, stdout=subprocess.DEVNULL)
 
 
-def finish_runs(started, size_px):
+def finish_runs(started, size_px, pictures_dir):
     """Each started run's wall time (to the last file it wrote: they end while the other parts run, and
     are reaped later), peak resident memory and its losses.csv's rows of the last pass as (seconds since
     the command, total loss). All time outside the iterations (start-up, style targets, files) is
@@ -188,6 +192,8 @@ def finish_runs(started, size_px):
         if os.waitstatus_to_exitcode(status) != 0:
             sys.exit(f"speed benchmark: {' '.join(process.args)} failed")
         with folder:
+            if pictures_dir:
+                keep_picture(folder.name, name, pictures_dir)
             (losses_path,) = glob.glob(os.path.join(folder.name, "*", "losses.csv"))
             with open(losses_path, newline="") as f:
                 rows = [row for row in csv.DictReader(f) if int(row["size_px"]) == size_px]
@@ -198,6 +204,18 @@ def finish_runs(started, size_px):
             curve.append((clock_s, float(row["total"])))
         runs.append((name, {"elapsed_s": elapsed_s, "peak_bytes": usage.ru_maxrss * 1024, "curve": curve}))
     return runs
+
+
+def keep_picture(folder, run_name, pictures_dir):
+    """The run's final picture, PICTURE_PX wide, as a JPEG named after the run."""
+    import cv2
+
+    (final_path,) = glob.glob(os.path.join(folder, "*", "*-final.png"))
+    picture = cv2.imread(final_path)
+    height_px = round(picture.shape[0] * PICTURE_PX / picture.shape[1])
+    small = cv2.resize(picture, (PICTURE_PX, height_px), interpolation=cv2.INTER_AREA)
+    file_name = "speed3-" + "".join(c if c.isalnum() else "-" for c in run_name).strip("-") + ".jpg"
+    cv2.imwrite(os.path.join(pictures_dir, file_name.replace("--", "-")), small, [cv2.IMWRITE_JPEG_QUALITY, 85])
 
 
 def time_to_loss_s(curve, target_loss):
@@ -271,6 +289,9 @@ def main():
     parser.add_argument("--baseline", required=True, help="a worktree of today's code (commit 5585b3f)")
     parser.add_argument("--quick", action="store_true", help="128 px and few iterations: a smoke run")
     parser.add_argument("--parts", nargs="+", default=["step", "startup", "quality"])
+    parser.add_argument("--schedules", nargs="+", choices=SCHEDULES, help="besides today's default (all if not given)")
+    parser.add_argument("--results", default=RESULTS_PATH, help="the Markdown file the results are written to")
+    parser.add_argument("--pictures", help="a folder to write each whole run's final picture into, small")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("arguments", nargs="?", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -279,46 +300,49 @@ def main():
     lines = [f"    python benchmarks/speed_benchmark.py {' '.join(sys.argv[1:])}", ""]
     lines.append(f"CPU: {cpu_name()}; load average at the start {os.getloadavg()[0]:.1f} (2 cores, shared).")
     # The whole runs go on while the other parts run: their load is on both sides of every comparison.
-    quality = quality_started(codes, size_px, options.quick) if "quality" in options.parts else None
-    write_results(lines)
+    quality = quality_started(codes, size_px, options) if "quality" in options.parts else None
+    write_results(options.results, lines)
     if "step" in options.parts:
         steps = {
             code: run_worker(path, "step", size_px=size_px, rounds=rounds, iterations=iterations)
             for code, path in codes.items()
         }
         lines += ["", *step_section(size_px, steps)]
-        write_results(lines)
+        write_results(options.results, lines)
     if "startup" in options.parts:
         startups = {}
         for _ in range(2):  # alternating, the second of each counts: the files are in the page cache
             for code, path in codes.items():
                 startups[code] = run_worker(path, "startup", spawned_at=time.time())
         lines += ["", *startup_section(startups)]
-        write_results(lines)
+        write_results(options.results, lines)
     if quality:
-        lines += ["", *quality_finished(quality, size_px)]
+        lines += ["", *quality_finished(quality, size_px, options.pictures)]
     lines.append(f"\nLoad average at the end {os.getloadavg()[0]:.1f}.")
-    write_results(lines)
+    write_results(options.results, lines)
     print("\n".join(lines))
 
 
-def write_results(lines):
+def write_results(path, lines):
     """The results so far: each part is written as soon as it is done."""
-    with open(RESULTS_PATH, "w") as f:
+    with open(path, "w") as f:
         f.write("# Speed III results\n\n" + "\n".join(lines) + "\n")
 
 
-def quality_started(codes, size_px, quick):
-    """Today's default run and this branch's schedules, started all at once: on a shared machine the
-    same load falls on each (alternating runs of many minutes would not give them that)."""
-    schedules = {"today's default": ()} if quick else SCHEDULES
+def quality_started(codes, size_px, options):
+    """Today's default run and this branch's schedules (today's default and those --schedules names),
+    started all at once: on a shared machine the same load falls on each (alternating runs of many
+    minutes would not give them that)."""
+    default = next(iter(SCHEDULES))
+    chosen = [default, *(name for name in options.schedules if name != default)] if options.schedules else SCHEDULES
+    schedules = {"today's default": ()} if options.quick else {name: SCHEDULES[name] for name in chosen}
     planned = [("today's code, default run", codes[TODAY], ())]
     planned += [(f"this branch, {name}", codes[OURS], flags) for name, flags in schedules.items()]
     return [(name, start_run(code_dir, size_px, flags)) for name, code_dir, flags in planned]
 
 
-def quality_finished(started, size_px):
-    runs = finish_runs(started, size_px)
+def quality_finished(started, size_px, pictures_dir):
+    runs = finish_runs(started, size_px, pictures_dir)
     today = runs[0][1]
     return quality_section(size_px, runs, today["curve"][-1][1], today["elapsed_s"])
 
