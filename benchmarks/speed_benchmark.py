@@ -21,6 +21,7 @@ import dataclasses
 import glob
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -214,8 +215,8 @@ def keep_picture(folder, run_name, pictures_dir):
     picture = cv2.imread(final_path)
     height_px = round(picture.shape[0] * PICTURE_PX / picture.shape[1])
     small = cv2.resize(picture, (PICTURE_PX, height_px), interpolation=cv2.INTER_AREA)
-    file_name = "speed3-" + "".join(c if c.isalnum() else "-" for c in run_name).strip("-") + ".jpg"
-    cv2.imwrite(os.path.join(pictures_dir, file_name.replace("--", "-")), small, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    file_name = "speed3-" + re.sub(r"[^a-z0-9]+", "-", run_name.lower()).strip("-") + ".jpg"
+    cv2.imwrite(os.path.join(pictures_dir, file_name), small, [cv2.IMWRITE_JPEG_QUALITY, 85])
 
 
 def time_to_loss_s(curve, target_loss):

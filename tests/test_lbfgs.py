@@ -145,3 +145,24 @@ def test_a_pixel_at_a_bound_that_its_gradient_pushes_outward_is_not_moved():
     assert 0 < outward.sum() < outward.size
     expected = -np.where(outward, 0, gradient)
     np.testing.assert_allclose(optimizer.lbfgs.direction.numpy()[0], expected, rtol=1e-5, atol=1e-4)
+
+
+def test_the_line_search_lengthens_a_short_step_and_bisects_once_bracketed():
+    """On phi(t) = (t - 10)^2 (slope -20 at 0): step 1 lowers the loss but leaves the slope steep, so the
+    step grows 4x; a trial at 64 raises it, and the next one lies inside the bracket [4, 64], at the
+    exact minimum of this quadratic."""
+    from neural_style.model.line_search import LineSearch
+
+    search = LineSearch(100.0, -20.0)
+    assert search.next_step_size(1.0, 81.0, -18.0, sufficient=True) == 4.0
+    assert search.next_step_size(4.0, 36.0, -12.0, sufficient=True) == 16.0
+    assert search.next_step_size(64.0, 54.0**2, 108.0, sufficient=False) == pytest.approx(10.0)
+
+
+def test_the_line_search_gives_a_finite_step_when_the_losses_reach_the_float_range_end():
+    from neural_style.model.line_search import LineSearch
+
+    """In float32 the quadratic's terms overflow here (inf / inf): a NaN step would poison the image."""
+    search = LineSearch(np.float32(3e38), np.float32(-3e38))
+    step_size = search.next_step_size(4.0, np.float32(3.3e38), np.float32(-3e38), sufficient=False)
+    assert 0.0 < step_size < 4.0
