@@ -22,6 +22,7 @@ import glob
 import json
 import os
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -298,7 +299,7 @@ def main():
     options = parser.parse_args()
     codes = {TODAY: os.path.abspath(options.baseline), OURS: REPO}
     size_px, rounds, iterations = (128, 2, 3) if options.quick else (512, 3, 4)
-    lines = [f"    python benchmarks/speed_benchmark.py {' '.join(sys.argv[1:])}", ""]
+    lines = [f"    python benchmarks/speed_benchmark.py {shlex.join(sys.argv[1:])}", ""]
     lines.append(f"CPU: {cpu_name()}; load average at the start {os.getloadavg()[0]:.1f} (2 cores, shared).")
     # The whole runs go on while the other parts run: their load is on both sides of every comparison.
     quality = quality_started(codes, size_px, options) if "quality" in options.parts else None

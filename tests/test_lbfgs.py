@@ -74,9 +74,9 @@ def test_lbfgs_reaches_scipys_loss_in_as_many_iterations_with_one_evaluation_eac
     ours.run(iterations, progress.append)
     assert [p.step for p in progress] == list(range(1, iterations + 1))
     assert progress[-1].total_loss < 0.2 * start_loss  # it went a long way: the tolerance below means something
-    # Stated tolerance: within 10% of scipy's loss. The two part at the first step (L-BFGS-B's Cauchy point
-    # and subspace minimization against a projected two-loop direction), and from iteration 10 on this
-    # problem ours stays 1-8% above scipy's (8% at 20).
+    # Stated tolerance: within 10% of scipy's loss. The two part at the first line search (scipy's needs
+    # two evaluations, ours one), then L-BFGS-B's subspace minimization against a projected two-loop
+    # direction: on this problem ours is 6-16% below scipy's at every iteration, 7% below at 20.
     assert progress[-1].total_loss == pytest.approx(reference, rel=0.1)
     # One evaluation of the start image, then about one per iteration.
     assert int(counted.evaluations) <= 1 + 1.2 * iterations
@@ -126,7 +126,7 @@ def test_pixels_pushed_out_of_range_stop_at_the_bounds_and_the_rest_reach_the_op
 
 
 def test_a_pixel_at_a_bound_that_its_gradient_pushes_outward_is_not_moved():
-    """L-BFGS-B's active set, on the first direction (no pairs yet: minus the gradient, as L-BFGS-B's)."""
+    """L-BFGS-B's active set, on the first direction (no pairs yet: to the projection of x - g)."""
     from neural_style.model.tf_setup import tf
 
     rng = np.random.default_rng(6)
@@ -143,7 +143,7 @@ def test_a_pixel_at_a_bound_that_its_gradient_pushes_outward_is_not_moved():
     gradient = 2 * (start - target)
     outward = ((start == 0) & (gradient > 0)) | ((start == 255) & (gradient < 0))
     assert 0 < outward.sum() < outward.size
-    expected = -np.where(outward, 0, gradient)
+    expected = np.clip(start - np.where(outward, 0, gradient), 0, 255) - start  # to L-BFGS-B's Cauchy point
     np.testing.assert_allclose(optimizer.lbfgs.direction.numpy()[0], expected, rtol=1e-5, atol=1e-4)
 
 
@@ -166,3 +166,22 @@ def test_the_line_search_gives_a_finite_step_when_the_losses_reach_the_float_ran
     search = LineSearch(np.float32(3e38), np.float32(-3e38))
     step_size = search.next_step_size(4.0, np.float32(3.3e38), np.float32(-3e38), sufficient=False)
     assert 0.0 < step_size < 4.0
+
+
+def test_a_first_step_under_a_gradient_near_the_float_range_end_still_lowers_the_loss():
+    """A loss of 2e36 whose gradient's square norm overflows float32: along minus the gradient the
+    slope would be -inf and every halved step still throw the pixels to the bounds; along the step to
+    the projection of x - g the slope is exact and the line search finds a decrease."""
+    from neural_style.model.tf_setup import tf
+
+    target = np.random.default_rng(7).uniform(0, 255, (8, 8, 3)).astype(np.float32)
+
+    def loss(image):
+        total = 1e30 * tf.reduce_sum(tf.square(image[0] - target))
+        return total, total, total, total
+
+    optimizer = ImageOptimizer(loss, np.full((8, 8, 3), 128, np.float32), "lbfgs")
+    start_loss = float(loss(optimizer.image)[-1])
+    progress = []
+    optimizer.run(3, progress.append)
+    assert progress and progress[-1].total_loss < 0.5 * start_loss

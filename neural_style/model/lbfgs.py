@@ -109,15 +109,19 @@ class LBFGS:
         """The L-BFGS direction and the slope of the loss along it, over the pixels free to move: by
         L-BFGS-B's active set, a pixel at a bound that the gradient pushes outward stays where it is.
         A direction the loss does not go down along means the history no longer describes the loss
-        here: it is dropped, and the direction is the steepest descent's."""
+        here: it is dropped, and the direction is the steepest descent's, as without a history."""
         image, gradient = tf.convert_to_tensor(self.image), tf.convert_to_tensor(self.gradient)
         free = ~(((image <= 0.0) & (gradient > 0.0)) | ((image >= PIXEL_MAX) & (gradient < 0.0)))
         free_gradient = tf.where(free, gradient, 0.0)
         direction = tf.where(free, -self._inverse_hessian_times(free_gradient), 0.0)
         uphill = tf.reduce_sum(gradient * direction) >= 0.0
-        direction = tf.where(uphill, -free_gradient, direction)
         self.rho.assign(tf.where(uphill, 0.0, self.rho))
         self.pairs.assign(tf.where(uphill, 0, self.pairs))
+        # Without a history, L-BFGS-B's first step: to the projection of x - g onto the pixel range (its
+        # Cauchy point, the Hessian taken as the identity). The trial points up to it are inside the range,
+        # so the slope along it is exact, however far a huge gradient would throw the pixels.
+        cauchy = tf.clip_by_value(image - free_gradient, 0.0, PIXEL_MAX) - image
+        direction = tf.where(self.pairs == 0, cauchy, direction)
         self.direction.assign(direction)
         self.slope.assign(tf.reduce_sum(gradient * direction))
 
@@ -153,7 +157,7 @@ class LBFGS:
         """The two-loop recursion over the pairs, its inner products taken from the pairs' own (sy, yy)
         and two products of the history with a vector: each loop is a triangular solve of size
         HISTORY_PAIRS, and the history is read twice, not four times per pair. A slot not in use has rho
-        0 and adds nothing. Without pairs, the vector itself: L-BFGS-B's first step is the gradient's."""
+        0 and adds nothing. Without pairs, the vector itself."""
         flat = tf.reshape(self.history, (2 * HISTORY_PAIRS, -1))
         products = tf.linalg.matvec(flat, tf.reshape(vector, (-1,)))  # s_i'q, then y_i'q
         ages = (self.newest - tf.range(HISTORY_PAIRS)) % HISTORY_PAIRS  # slot of each age, newest first
