@@ -2,14 +2,13 @@
 the program's only trainable variable; its optimizer state can be taken out and put back, so that a
 run resumes exactly where it was saved."""
 
-import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.optimize
 
 from neural_style.errors import Diverged
+from neural_style.model.lbfgs import EVALUATED, LBFGS, NO_DECREASE, NOT_FINITE
 from neural_style.model.tf_setup import tf
 
 ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
@@ -42,12 +41,15 @@ class ImageOptimizer:
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.loss_and_gradient = tf.function(self._loss_and_gradient)
         self.adam_step = tf.function(self._adam_step)
+        self.lbfgs = LBFGS(self.image, loss) if optimizer == "lbfgs" else None
 
     def state(self):
         """What a checkpoint must hold to go on exactly from here: numpy arrays and the step."""
         state = {"image": self.result(), "step": int(self.step)}
         if self.optimizer == "adam":
             state.update(adam_m=self.adam_m.numpy(), adam_v=self.adam_v.numpy())
+        else:
+            state.update(self.lbfgs.state())
         return state
 
     def restore(self, state):
@@ -56,6 +58,8 @@ class ImageOptimizer:
         if "adam_m" in state:
             self.adam_m.assign(state["adam_m"])
             self.adam_v.assign(state["adam_v"])
+        if self.lbfgs is not None:
+            self.lbfgs.restore(state)
 
     def result(self):
         return self.image.numpy()[0]
@@ -100,44 +104,20 @@ class ImageOptimizer:
             on_step(Progress(int(self.step), *[float(x) for x in losses], time.perf_counter() - started))
 
     def _run_lbfgs(self, iterations, on_step):
-        """One scipy L-BFGS-B run with the pixel range as bounds, driven by the compiled loss and gradient.
-
-        L-BFGS keeps its curvature history in scipy, so a state holds only the image and the step: a
-        resumed run restarts L-BFGS from the saved image. scipy's line search tries points it may not
-        accept, and it returns its last trial point: the image is set back to the last accepted one.
-        """
-        shape, evaluated = self.image.shape, {}
-        accepted = {"x": self.image.numpy(), "started": time.perf_counter()}
-
-        def loss_and_gradient(x):
-            self.image.assign(x.reshape(shape).astype(np.float32))
-            losses, gradient = self.loss_and_gradient()
-            losses, gradient = [float(value) for value in losses], gradient.numpy()
-            if not (all(map(math.isfinite, losses)) and np.isfinite(gradient).all()):
+        """L-BFGS (lbfgs.py) with the pixel range as bounds. An iteration whose line search finds no
+        decrease drops the history and tries again from a steepest descent; when even that
+        one finds none, the image is where L-BFGS converges and the run ends early."""
+        started = time.perf_counter()
+        while int(self.step) < iterations:
+            status = self.lbfgs.iterate(self.step)
+            if status == NOT_FINITE:
                 raise Diverged(int(self.step))
-            evaluated["losses"] = losses
-            return np.float64(losses[-1]), gradient.ravel().astype(np.float64)
-
-        def callback(intermediate_result):
-            accepted["x"] = intermediate_result.x.reshape(shape).astype(np.float32)
-            self.image.assign(accepted["x"])
-            self.step.assign_add(1)
-            step_s = time.perf_counter() - accepted["started"]
-            on_step(Progress(int(self.step), *evaluated["losses"], step_s))
-            accepted["started"] = time.perf_counter()  # the observer's own time is no iteration's
-
-        remaining = iterations - int(self.step)
-        if remaining <= 0:
-            return
-        try:
-            scipy.optimize.minimize(
-                loss_and_gradient,
-                self.image.numpy().ravel().astype(np.float64),
-                jac=True,
-                method="L-BFGS-B",
-                bounds=scipy.optimize.Bounds(0.0, 255.0),
-                callback=callback,
-                options={"maxiter": remaining, "maxfun": remaining * 2 + 20},
-            )
-        finally:
-            self.image.assign(accepted["x"])
+            if status == EVALUATED:
+                continue
+            if status == NO_DECREASE:
+                if int(self.lbfgs.pairs) == 0:
+                    return
+                self.lbfgs.forget()
+                continue
+            on_step(Progress(int(self.step), *map(float, self.lbfgs.losses.numpy()), time.perf_counter() - started))
+            started = time.perf_counter()  # the observer's own time is no iteration's
