@@ -2,7 +2,7 @@
 content distance and style loss against painting every frame on its own, and speed. Writes
 benchmarks/VIDEO_RESULTS.md (its command at the top) and pictures of both side by side (docs/video/).
 
-    python benchmarks/video_benchmark.py            # the full run, about 40 minutes on 2 shared cores
+    python benchmarks/video_benchmark.py            # the full run, about 2 hours on 2 shared cores
     python benchmarks/video_benchmark.py --quick    # a smoke run: 64 px, 4 frames, few iterations
     python benchmarks/video_benchmark.py --clips --choice-clips moving_object slow_pan box.mp4 --choices=--passes=2
                                                     # only the video mode, with and without a setting
@@ -164,8 +164,8 @@ def parse_args():
         help="other settings of the video mode to compare with its defaults, a flag=value each",
     )
     parser.add_argument("--choice-clips", nargs="*", default=["moving_object"], help="the clips of --choices")
-    parser.add_argument("--long-term-frames", type=int, default=24, help="frames of the occluded clip; 0: none")
-    parser.add_argument("--disocclusion-frames", type=int, default=8, help="frames of the occluded clip; 0: none")
+    parser.add_argument("--long-term-frames", type=int, default=44, help="frames of the occluded clip; 0: none")
+    parser.add_argument("--disocclusion-frames", type=int, default=12, help="frames of the occluded clip; 0: none")
     parser.add_argument("--speed-size", type=int, default=384, help="size of the speed table's frames, px")
     parser.add_argument("--speed-frames", type=int, default=3, help="frames of box.mp4 for the speed table; 0: none")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 64 px, 4 frames, few iterations")
