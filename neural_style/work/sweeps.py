@@ -98,8 +98,10 @@ def later_sweep(settings, inputs, pictures, styles, network, observer, sweep, sa
     ladder = len(settings.scales)  # the first frame's passes come first in a frame's job numbers
     iterations = max(1, round(settings.frame_iterations * LATER_SWEEP_ITERATIONS_SHARE))
     for neighbour, index in zip(order, order[1:]):
+        if index + 1 in saved:
+            continue
         motion = flow.Motion.between(small[neighbour], small[index])
-        if index + 1 in saved or motion.scene_cut:
+        if motion.scene_cut:
             continue
         content, _, to_output = passes.prepare_images(settings, inputs[index], styles, settings.size_px)
         job = passes.Job(
