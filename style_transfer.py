@@ -58,6 +58,7 @@ FRAME_EVERY = 1  # paint every n-th frame of a video (its frame rate is divided 
 FRAME_ITERATIONS = 30  # iterations of each video frame after the first, in one pass at full size
 TEMPORAL_WEIGHT = 1e4  # weight of the temporal loss that keeps each video frame close to the previous one
 TEMPORAL_GAPS = [1]  # earlier video frames (counted back) the temporal loss compares with; long-term: 1 10 20 40
+VIDEO_PASSES = 1  # sweeps over a video: 1 forward; more: each later one the other way, from neighbours blended in
 CHUNK_FRAMES = 0  # a video's frames per chunk; chunks are painted independently (at once on a cluster); 0: one chunk
 CHUNK_OVERLAP = 4  # frames two neighbouring chunks both paint, cross-faded from the one to the other
 CLUSTER = None  # a Ray cluster's HOST:PORT, or auto, to paint on; the flag alone: $RAY_ADDRESS or auto; None: here
@@ -152,6 +153,7 @@ FLAGS = {
     "FRAME_ITERATIONS": ("--frame-iterations", {"type": positive_int}),
     "TEMPORAL_WEIGHT": ("--temporal-weight", {"type": non_negative_float}),
     "TEMPORAL_GAPS": ("--temporal-gaps", {"nargs": "+", "type": positive_int}),
+    "VIDEO_PASSES": ("--passes", {"type": positive_int}),
     "CHUNK_FRAMES": ("--chunk-frames", {"type": number(int, 0)}),
     "CHUNK_OVERLAP": ("--chunk-overlap", {"type": number(int, 0)}),
     "CLUSTER": ("--cluster", {"nargs": "?", "const": "", "metavar": "ADDRESS"}),

@@ -5,6 +5,8 @@ writes them as a numbered PNG sequence (lossless) or a video file.
     moving_object  a textured disc crossing a flat light-grey field, the camera still
     slow_pan       a camera panning slowly over a low-texture wall
     scene_cut      the moving object, then a cut to the wall
+    occluded       a flat grey bar passing over a textured wall, the camera still: each part of the wall is
+                   covered for a few frames, then uncovered again (disocclusion; long-term consistency)
 """
 
 import os
@@ -66,7 +68,38 @@ def scene_cut(frame_count, width_px=160, height_px=120, cut_at=None):
     return moving_object(cut_at, width_px, height_px) + pan
 
 
-CLIPS = {"moving_object": moving_object, "slow_pan": slow_pan, "scene_cut": scene_cut}
+def textured_wall(width_px, height_px, seed):
+    """A wall of coloured blobs and 4 px checks: texture that a flow can follow everywhere."""
+    rng = np.random.default_rng(seed)
+    blobs = cv2.resize(rng.uniform(40, 215, (6, 8, 3)).astype(np.float32), (width_px, height_px), cv2.INTER_CUBIC)
+    checks = ((np.indices((height_px, width_px)) // 4).sum(axis=0) % 2 * 40 - 20)[..., None]
+    return np.clip(blobs + checks, 0, 255).astype(np.uint8)
+
+
+def occluder_masks(frame_count, width_px=160, height_px=120, step_px=4):
+    """Where occluded's bar is in each frame: bool (height, width). It is a fifth of the frame wide and
+    moves right by step_px a frame, so that it covers a pixel for width / 5 / step_px frames (8 at 160 px)."""
+    masks = []
+    for index in range(frame_count):
+        mask = np.zeros((height_px, width_px), bool)
+        left = index * step_px
+        mask[height_px // 6 : height_px - height_px // 6, left : left + width_px // 5] = True
+        masks.append(mask)
+    return masks
+
+
+def occluded(frame_count, width_px=160, height_px=120, step_px=4, seed=2):
+    """A flat grey bar moving right by step_px a frame over a textured wall; a still camera."""
+    surface = textured_wall(width_px, height_px, seed)
+    frames = []
+    for mask in occluder_masks(frame_count, width_px, height_px, step_px):
+        frame = surface.copy()
+        frame[mask] = FIELD_GREY
+        frames.append(frame)
+    return frames
+
+
+CLIPS = {"moving_object": moving_object, "slow_pan": slow_pan, "scene_cut": scene_cut, "occluded": occluded}
 
 
 def write_clip(frames, path, fps=25.0):

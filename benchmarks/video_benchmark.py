@@ -2,8 +2,10 @@
 content distance and style loss against painting every frame on its own, and speed. Writes
 benchmarks/VIDEO_RESULTS.md (its command at the top) and pictures of both side by side (docs/video/).
 
-    python benchmarks/video_benchmark.py            # the full run, about 40 minutes on 2 shared cores
+    python benchmarks/video_benchmark.py            # the full run, about 2 hours on 2 shared cores
     python benchmarks/video_benchmark.py --quick    # a smoke run: 64 px, 4 frames, few iterations
+    python benchmarks/video_benchmark.py --clips --choice-clips moving_object slow_pan box.mp4 --choices=--passes=2
+                                                    # only the video mode, with and without a setting
 
 Clips: the synthetic ones of benchmarks/clips.py (a textured disc over a flat field with a still
 camera, a slow pan over a plain wall, a scene cut), made at 160x120 as PNG sequences, and the two real
@@ -17,17 +19,21 @@ Keras' own VGG19 block4_conv2. The style loss is the program's own (passes.build
 method's own flicker (DIS flow, the method's reliability: flow.temporal_error) is kept beside, labelled.
 Flicker and losses are over the frames after the first, which is made alike in (a) and (b); the
 referee's flicker leaves out a scene cut (a transition it trusts under half of).
+
+Other settings (--choices, on --choice-clips) are compared with the video mode's defaults on the same
+frames. On clips.occluded (a bar passing over a textured wall) the benchmark measures long-term
+consistency (--long-term-frames: --temporal-gaps 1 against 1 10 20 40) and what the pixels the bar
+uncovers start from (--disocclusion-frames: warped, or blended with the usual start image), with the
+referee and benchmarks/video_measures.py. The speed table: a later frame's time against the first's.
 """
 
 import argparse
 import dataclasses
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from unittest import mock
 
 import numpy as np
 
@@ -36,19 +42,21 @@ sys.path.insert(0, REPO)
 
 import style_transfer
 import utils
-from benchmarks import clips, referee
+from benchmarks import clips, referee, video_measures
+from benchmarks.video_report import results_markdown, write_pictures
 from neural_style.files import videos
 from neural_style.files.disk import write_atomic
 from neural_style.files.weights import load_weights
 from neural_style.model.losses import style_targets
 from neural_style.model.tf_setup import resolve_precision, tf
-from neural_style.work import flow, frames, passes
+from neural_style.work import flow, frames, passes, sweeps
 from neural_style.work.observer import Observer
 
 VIDEOS = os.path.join(os.path.dirname(REPO), "shared", "videos")
 REAL_CLIPS = {"box.mp4": 120, "vtest.avi": 0}  # each clip's first frame: box.mp4's hand starts moving at 120
 RESULTS_PATH = os.path.join(REPO, "benchmarks", "VIDEO_RESULTS.md")
-PICTURES = os.path.join(REPO, "docs", "video")
+DISOCCLUDED_SHARES = (0.5, 1.0)  # of the usual start image in uncovered pixels, against 0 (all warped)
+LONG_TERM_GAPS = ("1", "10", "20", "40")
 
 
 class FrameCollector(Observer):
@@ -105,7 +113,7 @@ def alone(settings, styles, network, inputs):
 def video_mode(settings, styles, network, inputs):
     """(b): the frames painted by the video mode."""
     collector = FrameCollector()
-    frames.stylize_video(settings, iter(inputs), len(inputs), styles, network, collector)
+    sweeps.stylize_clip(settings, iter(inputs), len(inputs), styles, network, collector)
     return collector
 
 
@@ -140,48 +148,24 @@ def compare(a, b):
     row["own_ratio"] = np.mean(fig_b["own_flicker"]) / np.mean(fig_a["own_flicker"])
     row["trusted"] = np.mean(fig_b["trusted"])
     row["seconds_a"], row["seconds_b"] = np.mean(run_a.seconds[1:]), np.mean(run_b.seconds[1:])
+    row["total_a"], row["total_b"] = sum(run_a.seconds), sum(run_b.seconds)
     return row
-
-
-def write_pictures(name, fps, pictures_a, pictures_b, shown=4):
-    """docs/video/<clip>-a-vs-b.jpg: a few consecutive frames, (a) above (b); and a .webm of the two side by side."""
-    os.makedirs(PICTURES, exist_ok=True)
-    middle = len(pictures_a) // 2
-    rows = [np.concatenate(list(pictures[middle : middle + shown]), axis=1) for pictures in (pictures_a, pictures_b)]
-    gap = np.full((4, rows[0].shape[1], 3), 255, np.float32)
-    write_atomic(os.path.join(PICTURES, f"{name}-a-vs-b.jpg"), encode_jpeg(np.concatenate([rows[0], gap, rows[1]])))
-    height, width = pictures_a[0].shape[:2]
-    with videos.VideoWriter(os.path.join(PICTURES, f"{name}-a-vs-b.webm"), fps, (2 * width + 4, height)) as out:
-        for a, b in zip(pictures_a, pictures_b):
-            out.write(np.concatenate([a, np.full((height, 4, 3), 255, np.float32), b], axis=1))
-
-
-def encode_jpeg(image):
-    import cv2
-
-    pixels = np.clip(np.rint(image), 0, 255).astype(np.uint8)[:, :, ::-1]
-    return cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, 88])[1].tobytes()
-
-
-def cpu_model():
-    try:
-        lines = subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines()
-        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown"
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=8, help="frames of each clip for the flicker table")
-    parser.add_argument("--size", type=int, default=128, help="size of the flicker table's frames, px")
-    parser.add_argument("--clips", nargs="*", help="only these clips (names as in the table)")
+    parser.add_argument("--size", type=int, default=128, help="size of every table's frames but speed's, px")
+    parser.add_argument("--clips", nargs="*", help="only these clips in the referee's table (the flag alone: none)")
     parser.add_argument(
         "--choices",
         nargs="*",
         default=["--temporal-weight=0"],
-        help="other settings of the video mode to compare on moving_object, a flag=value each",
+        help="other settings of the video mode to compare with its defaults, a flag=value each",
     )
+    parser.add_argument("--choice-clips", nargs="*", default=["moving_object"], help="the clips of --choices")
+    parser.add_argument("--long-term-frames", type=int, default=44, help="frames of the occluded clip; 0: none")
+    parser.add_argument("--disocclusion-frames", type=int, default=12, help="frames of the occluded clip; 0: none")
     parser.add_argument("--speed-size", type=int, default=384, help="size of the speed table's frames, px")
     parser.add_argument("--speed-frames", type=int, default=3, help="frames of box.mp4 for the speed table; 0: none")
     parser.add_argument("--quick", action="store_true", help="a smoke run: 64 px, 4 frames, few iterations")
@@ -190,112 +174,92 @@ def parse_args():
     args.flags = ["--iterations", "4", "--frame-iterations", "2"] if args.quick else []
     if args.quick:
         args.frames, args.size, args.speed_size, args.speed_frames = 4, 64, 64, 3
+        args.long_term_frames, args.disocclusion_frames = 12, 12  # a pixel is covered for 8 frames
     return args
+
+
+class Bench:
+    """What every measurement shares: the arguments, the network, the paintings and the referee's distance."""
+
+    def __init__(self, args):
+        self.args = args
+        self.settings = clip_settings(os.path.join(VIDEOS, "box.mp4"), 0, 1, args.size, *args.flags)
+        self.network = passes.build_network(self.settings, load_weights(self.settings.weights_file))
+        self.styles = [utils.load_image(path) for path in self.settings.style_images]
+        self.distance = referee.ContentDistance()
+
+    def run(self, paint, settings, inputs):
+        """(collector, judged figures) of the frames painted by paint (alone or video_mode)."""
+        run = paint(settings, self.styles, self.network, inputs)
+        return run, judge(settings, self.styles, self.network, self.distance, inputs, run.pictures)
+
+    def clips(self, folder):
+        """The referee's table and the choices' {clip: {choice: row}}."""
+        rows, choices, args = {}, {}, self.args
+        for name, (path, first_frame) in make_clips(folder, args.frames).items():
+            in_table, in_choices = args.clips is None or name in args.clips, name in args.choice_clips
+            if not (in_table or in_choices):
+                continue
+            clip = clip_settings(path, first_frame, args.frames, args.size, *args.flags)
+            inputs = input_frames(clip)
+            video = self.run(video_mode, clip, inputs)
+            if in_table:
+                each_alone = self.run(alone, clip, inputs)
+                rows[name] = compare(each_alone, video)
+                print(name, {key: round(float(value), 5) for key, value in rows[name].items()}, flush=True)
+                write_pictures(name.split(".")[0], 25.0, each_alone[0].pictures, video[0].pictures)
+            for choice in args.choices if in_choices else ():
+                other = clip_settings(path, first_frame, args.frames, args.size, *args.flags, choice)
+                choices.setdefault(name, {})[choice] = compare(video, self.run(video_mode, other, inputs))
+                print(name, choice, {k: round(float(v), 5) for k, v in choices[name][choice].items()}, flush=True)
+        return rows, choices
+
+    def occluded(self, folder, frame_count, variants):
+        """{label: figures} of the video mode on clips.occluded, one run for each (label, flags, start share)."""
+        path = clips.write_clip(clips.occluded(frame_count), os.path.join(folder, f"occluded{frame_count}", "%04d.png"))
+        results = {}
+        for label, flags, share in variants:
+            settings = clip_settings(path, 0, frame_count, self.args.size, *self.args.flags, *flags)
+            inputs = input_frames(settings)
+            masks = video_measures.resized_masks(clips.occluder_masks(frame_count), *inputs[0].shape[:2])
+            later_frame = frames.later_frame if share is None else video_measures.disoccluded_start(share)
+            with mock.patch.object(frames, "later_frame", later_frame):
+                run, judged = self.run(video_mode, settings, inputs)
+            returned, steady = video_measures.return_error(run.pictures, masks)
+            results[label] = {key: float(np.mean(judged[key])) for key in ("flicker", "content", "style")}
+            results[label] |= {"returned": returned, "steady": steady, "total_s": sum(run.seconds)}
+            print(label, {key: round(value, 5) for key, value in results[label].items()}, flush=True)
+        return results
+
+    def speed(self):
+        args = self.args
+        box = clip_settings(os.path.join(VIDEOS, "box.mp4"), 120, args.speed_frames, args.speed_size, *args.flags)
+        seconds = video_mode(box, self.styles, self.network, input_frames(box)).seconds
+        print("speed", [round(s, 2) for s in seconds], flush=True)
+        return seconds
 
 
 def main():
     args = parse_args()
     started = time.perf_counter()
     command = " ".join(["python benchmarks/video_benchmark.py", *sys.argv[1:]])
-    settings = clip_settings(os.path.join(VIDEOS, "box.mp4"), 0, 1, args.size, *args.flags)
-    network = passes.build_network(settings, load_weights(settings.weights_file))
-    styles = [utils.load_image(path) for path in settings.style_images]
-    distance = referee.ContentDistance()
-    rows, choice_rows = {}, {}
+    bench = Bench(args)
+    tables = {}
     with tempfile.TemporaryDirectory() as folder:
-        for name, (path, first_frame) in make_clips(folder, args.frames).items():
-            if args.clips and name not in args.clips:
-                continue
-            clip = clip_settings(path, first_frame, args.frames, args.size, *args.flags)
-            inputs = input_frames(clip)
-            runs = {}
-            for label, paint in (("a", alone), ("b", video_mode)):
-                run = paint(clip, styles, network, inputs)
-                runs[label] = run, judge(clip, styles, network, distance, inputs, run.pictures)
-            rows[name] = compare(runs["a"], runs["b"])
-            print(name, {key: round(float(value), 5) for key, value in rows[name].items()}, flush=True)
-            write_pictures(name.split(".")[0], 25.0, runs["a"][0].pictures, runs["b"][0].pictures)
-            for choice in args.choices if name == "moving_object" else ():
-                other = clip_settings(path, first_frame, args.frames, args.size, *args.flags, choice)
-                run = video_mode(other, styles, network, inputs)
-                judged = judge(other, styles, network, distance, inputs, run.pictures)
-                choice_rows[choice] = compare(runs["a"], (run, judged))
-                print(choice, {key: round(float(value), 5) for key, value in choice_rows[choice].items()}, flush=True)
-    speed = None
+        tables["rows"], tables["choices"] = bench.clips(folder)
+        if args.long_term_frames:
+            long_term = f"`--temporal-gaps {' '.join(LONG_TERM_GAPS)}`"
+            gaps = [("`--temporal-gaps 1`", [], None), (long_term, ["--temporal-gaps", *LONG_TERM_GAPS], None)]
+            tables["long_term"] = bench.occluded(folder, args.long_term_frames, gaps)
+        if args.disocclusion_frames:
+            starts = [("warped (the default)", [], None)]
+            starts += [(f"{share:g} the usual start, {1 - share:g} warped", [], share) for share in DISOCCLUDED_SHARES]
+            tables["disocclusion"] = bench.occluded(folder, args.disocclusion_frames, starts)
     if args.speed_frames > 1:
-        box = clip_settings(os.path.join(VIDEOS, "box.mp4"), 120, args.speed_frames, args.speed_size, *args.flags)
-        speed = video_mode(box, styles, network, input_frames(box))
-        print("speed", [round(s, 2) for s in speed.seconds], flush=True)
-    report = results_markdown(command, args, settings, rows, choice_rows, speed, time.perf_counter() - started)
+        tables["speed"] = bench.speed()
+    report = results_markdown(command, args, bench.settings, tables, time.perf_counter() - started)
     write_atomic(args.output, report.encode())
     print(report)
-
-
-HEADER = (
-    "| {first} | flicker (a) | flicker (b) | **(b)/(a)**, worst frame | content distance (b)/(a), worst frame | "
-    "style loss (b)/(a), worst frame | method's own flicker (b)/(a) | trusted | s/frame (a) | s/frame (b) |",
-    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-)
-
-
-def table_row(label, row):
-    return (
-        f"| {label} | {row['flicker_a']:.5f} | {row['flicker_b']:.5f} | "
-        f"**{row['flicker_b'] / row['flicker_a']:.3f}**, {row['flicker_worst']:.3f} | "
-        f"{row['content_mean']:.3f}, {row['content_worst']:.3f} | {row['style_mean']:.3f}, {row['style_worst']:.3f} | "
-        f"{row['own_ratio']:.3f} | {row['trusted']:.0%} | {row['seconds_a']:.1f} | {row['seconds_b']:.1f} |"
-    )
-
-
-def results_markdown(command, args, settings, rows, choice_rows, speed, elapsed_s):
-    lines = [
-        "# Video benchmark",
-        "",
-        f"`{command}` on {datetime.now(timezone.utc):%Y-%m-%d}: {cpu_model()}, {os.cpu_count()} cores (shared), "
-        f"TensorFlow {tf.__version__}, precision {settings.precision}; {elapsed_s / 60:.0f} minutes in all. "
-        "What each figure means: the docstring of benchmarks/video_benchmark.py.",
-        "",
-        f"Style `{os.path.relpath(settings.style_images[0], REPO)}`, every setting `style_transfer.py`'s default "
-        f"(frame iterations {settings.frame_iterations}, temporal weight {settings.temporal_weight:g}, "
-        f"iterations {' '.join(map(str, settings.iterations))} per pass of the first frame and of each "
-        "frame in (a)), except the size.",
-        "",
-        f"## The referee's table: {args.frames} frames at {args.size} px, (a) every frame alone, (b) video mode",
-        "",
-        HEADER[0].format(first="clip"),
-        HEADER[1],
-        *[table_row(name, row) for name, row in rows.items()],
-        "",
-        "Ratios of means over the frames after the first; worst frame: the largest per-frame ratio. Targets: "
-        "flicker (b)/(a) at most 0.1, content distance at most 1.1x, style loss at most 1.15x. "
-        "`trusted`: the share of pixels the referee's forward-backward check judged.",
-    ]
-    if choice_rows and "moving_object" in rows:
-        lines += [
-            "",
-            "## Other settings of the video mode: moving_object as above, (b) with one setting changed",
-            "",
-            HEADER[0].format(first="video mode"),
-            HEADER[1],
-            table_row("the defaults", rows["moving_object"]),
-            *[table_row(f"`{choice}`", row) for choice, row in choice_rows.items()],
-        ]
-    if speed is None:
-        return "\n".join([*lines, ""])
-    first_s, later_s = speed.seconds[0], float(np.mean(speed.seconds[1:]))
-    lines += [
-        "",
-        f"## Speed: box.mp4 from frame 120, {args.speed_frames} frames at {args.speed_size} px in video mode",
-        "",
-        "| frame | seconds |",
-        "|---|---:|",
-        *[f"| {index} | {seconds:.1f} |" for index, seconds in enumerate(speed.seconds, start=1)],
-        "",
-        f"The first frame, made as a still image with the default settings is: {first_s:.1f} s. Later frames: "
-        f"{later_s:.1f} s each on average, **{later_s / first_s:.2f}** of the first (target: at most 1/4).",
-        "",
-    ]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

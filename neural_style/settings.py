@@ -52,6 +52,7 @@ class Settings:
     frame_iterations: int
     temporal_weight: float
     temporal_gaps: tuple[int, ...]  # frames back the temporal loss compares with, 1 first
+    video_passes: int  # sweeps over a video (work/sweeps.py)
     chunk_frames: int
     chunk_overlap: int
     cluster: str | None
@@ -127,5 +128,7 @@ def check(settings):
         raise UserError("--style-masks, --style-region-masks and --content-mask work on photos, not on videos")
     if settings.temporal_gaps[0] != 1 or list(settings.temporal_gaps) != sorted(set(settings.temporal_gaps)):
         raise UserError("--temporal-gaps must start at 1 and increase (such as 1 10 20 40)")
+    if settings.video_passes > 1 and (settings.chunk_frames or settings.cluster is not None):
+        raise UserError("--passes sweeps the whole clip back and forth: not with --chunk-frames or --cluster")
     if settings.chunk_frames and settings.chunk_overlap >= settings.chunk_frames:
         raise UserError(f"--chunk-overlap must be below --chunk-frames ({settings.chunk_frames})")

@@ -33,7 +33,15 @@ INPUT_FILES = (
     "style_region_masks",
     "content_mask",
 )
-VIDEO_SETTINGS = ("first_frame", "frame_count", "frame_every", "frame_iterations", "temporal_weight", "temporal_gaps")
+VIDEO_SETTINGS = (
+    "first_frame",
+    "frame_count",
+    "frame_every",
+    "frame_iterations",
+    "temporal_weight",
+    "temporal_gaps",
+    "video_passes",
+)
 CHUNK_SETTINGS = ("chunk_frames", "chunk_overlap")  # in the identity of a video painted in chunks only
 NAME_STEMS_MAX = 80  # characters of the folder name taken by the images' names; with the digest and the
 # longest file name in it (<name>-<size>px-tile000.png and the like) well within the 255 of file systems

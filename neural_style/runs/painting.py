@@ -19,8 +19,8 @@ from neural_style.runs.folder import RunFolder
 from neural_style.runs.identity import INPUT_FILES, run_identity
 from neural_style.runs.recorder import RunRecorder, memory_peak_gib
 from neural_style.settings import Settings
-from neural_style.work.frames import stylize_video
 from neural_style.work.passes import Masks, stylize
+from neural_style.work.sweeps import stylize_clip
 from utils import START_IMAGES, fit_long_side, load_image, read_image_file, resize
 
 MIN_FRAME_PX = 12  # OpenCV's DIS flow raises on frames under 8 px on a side; 12 leaves a margin
@@ -213,7 +213,7 @@ def paint_video(run, styles, network, recorder, paint_chunks, stop):
         if settings.chunk_frames or paint_chunks:
             paint_in_chunks(run, styles, recorder, paint_chunks or paint_chunks_here(network, stop, recorder.folder))
         else:
-            stylize_video(settings, itertools.chain([first], clip), run.frame_count, styles, network, recorder)
+            stylize_clip(settings, itertools.chain([first], clip), run.frame_count, styles, network, recorder)
     first = resize(first, *fit_long_side(first.shape, settings.size_px))
     return recorder.finish_video(frames_kept(recorder.folder, run.frame_count), fps, first, styles)
 

@@ -79,18 +79,20 @@ def earlier_motions(history, frame, gaps):
     return [(history[-gap][1], flow.Motion.between(history[-gap][0], frame)) for gap in gaps if gap <= len(history)]
 
 
-def later_frame(work, job, content, to_output, earlier):
-    """The picture of a frame after the first: one job that starts from the previous picture warped by
-    the flow and adds the temporal loss. `earlier`: [(an earlier picture, flow.Motion from its frame to
-    this one)], the previous frame's first. `content` is the frame as the optimizer sees it."""
+def later_frame(work, job, content, to_output, earlier, start=None):
+    """The picture of a frame after the first: one job that starts from `start` (a picture), by default
+    the previous picture warped by the flow, and adds the temporal loss. `earlier`: [(an earlier
+    picture, flow.Motion from its frame to this one)], the previous frame's first. `content` is the
+    frame as the optimizer sees it."""
     settings = work.settings
     warped = [flow.warp(picture, motion.backward) for picture, motion in earlier]
+    start = warped[0] if start is None else start
     if settings.preserve_colors == "luminance":  # the optimizer works on brightness; the colours are the frame's
-        warped = [utils.luminance(picture) for picture in warped]
+        warped, start = [utils.luminance(picture) for picture in warped], utils.luminance(start)
     temporal = functools.partial(
         WithTemporalLoss,
         warped_earlier=warped,
         weights=flow.long_term_weights([motion.reliability for _, motion in earlier]),
         temporal_weight=settings.temporal_weight,
     )
-    return to_output(dataclasses.replace(work, extend_loss=temporal).whole(job, content, warped[0]))
+    return to_output(dataclasses.replace(work, extend_loss=temporal).whole(job, content, start))
