@@ -34,8 +34,10 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [REPO, os.path.join(REPO, "tests"), os.path.dirname(os.path.abspath(__file__))]
 
+import referee
 from local_cluster import LocalCluster
-from video_benchmark import VIDEOS, clip_settings, cpu_model, independent, judge, video_mode
+from video_benchmark import VIDEOS, alone, clip_settings, input_frames, video_mode
+from video_report import cpu_model
 
 import style_transfer
 import utils
@@ -133,6 +135,13 @@ def boundary_transitions(chunks):
     return {f for earlier, later in zip(chunks, chunks[1:]) for f in range(later.first, earlier.last + 2)}
 
 
+def transition_flickers(inputs, pictures):
+    """{frame: the independent referee's flicker of the step into it from the frame before}; a scene cut,
+    which the referee does not judge, has none."""
+    judged = enumerate(referee.flicker(inputs, pictures), start=2)
+    return {frame: value for frame, (value, _) in judged if value is not None}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: smaller, fewer")
@@ -172,14 +181,13 @@ def measure(args, work):
     network = passes.build_network(settings, weights)
     styles = [utils.load_image(path) for path in settings.style_images]
     flickers = {}  # each way of painting: {frame: flicker of the transition from the frame before}
-    for name, paint in (("a", independent), ("b", video_mode)):
-        judged = judge(settings, styles, network, paint(settings, styles, network).pictures)
-        flickers[name] = {f: judged[f - 1][0] for f in range(2, frames + 1)}
+    inputs = input_frames(settings)
+    for name, paint in (("a", alone), ("b", video_mode)):
+        flickers[name] = transition_flickers(inputs, paint(settings, styles, network, inputs).pictures)
     chunkings = {}
     for overlap in overlaps:
         chunks, blended = chunked(settings, styles, network, chunk, overlap)
-        judged = judge(settings, styles, network, blended)
-        flickers[overlap] = {f: judged[f - 1][0] for f in range(2, frames + 1)}
+        flickers[overlap] = transition_flickers(inputs, blended)
         chunkings[overlap] = chunks
     print(flickers, flush=True)
     report = results_markdown(

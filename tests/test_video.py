@@ -187,6 +187,7 @@ def test_the_run_identity_of_an_image_sequence_is_its_frames(tmp_path):
     assert identity() == (name, first)
     assert identity("--frames", "1")[0] == name  # more or fewer frames: the same run
     assert identity("--frame-iterations", "5")[0] != name  # other iterations: another
+    assert identity("--passes", "2")[0] != name and "video_passes" not in first  # one sweep: named as before
     cv2.imwrite(str(tmp_path / "0002.png"), np.full((24, 32, 3), 41, np.uint8))
     assert identity()[0] != name
 

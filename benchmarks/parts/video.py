@@ -15,13 +15,13 @@ def worker(size_px, frame_count):
     """Seconds of each frame of box.mp4 (video_benchmark.py's clip and first frame) painted by the video
     mode with the program's defaults at size_px, as video_benchmark.py's speed table takes them; the
     run planned by style_transfer.plan, as a user's is."""
-    from video_benchmark import CLIPS, VIDEOS, clip_settings, video_mode
+    from video_benchmark import REAL_CLIPS, VIDEOS, clip_settings, input_frames, video_mode
 
-    settings = clip_settings(os.path.join(VIDEOS, "box.mp4"), CLIPS["box.mp4"], frame_count, size_px)
+    settings = clip_settings(os.path.join(VIDEOS, "box.mp4"), REAL_CLIPS["box.mp4"], frame_count, size_px)
     runs, weights = style_transfer.plan(settings)
     settings = runs[0].settings
     styles = [runs[0].image(path) for path in settings.style_images]
-    frames = video_mode(settings, styles, passes.build_network(settings, weights))
+    frames = video_mode(settings, styles, passes.build_network(settings, weights), input_frames(settings))
     height, width = frames.pictures[0].shape[:2]
     return {"height": height, "width": width, "seconds": frames.seconds, "frame_iterations": settings.frame_iterations}
 

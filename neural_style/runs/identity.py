@@ -40,7 +40,7 @@ VIDEO_SETTINGS = (
     "frame_iterations",
     "temporal_weight",
     "temporal_gaps",
-    "video_passes",
+    "video_passes",  # only when more than one: a one-sweep video keeps the folder it had before --passes
 )
 CHUNK_SETTINGS = ("chunk_frames", "chunk_overlap")  # in the identity of a video painted in chunks only
 NAME_STEMS_MAX = 80  # characters of the folder name taken by the images' names; with the digest and the
@@ -62,6 +62,8 @@ def run_identity(settings, weights_digest):
         left_out += VIDEO_SETTINGS
     if not (is_video_source(settings.content_image) and settings.chunk_frames):
         left_out += CHUNK_SETTINGS
+    if settings.video_passes == 1:
+        left_out += ("video_passes",)
     identity = {k: v for k, v in settings.as_dict().items() if k not in left_out}
     identity["inputs_sha256"] = {
         "content": content_digest(settings.content_image),
