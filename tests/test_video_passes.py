@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import REPO, run_cli
+from conftest import REPO, run_main
 
 import style_transfer
 from benchmarks import clips, referee
@@ -109,7 +109,7 @@ def test_a_run_stopped_in_the_backward_sweep_goes_on_to_the_same_pictures(networ
 
 def test_a_clip_through_the_cli_in_two_sweeps(tmp_path):
     clip = REPO / "images" / "box_2s.webm"
-    done = run_cli(
+    done = run_main(
         "--content", clip, "--size", "32", "--iterations", "2", "--frame-iterations", "2", "--frames", "3",
         "--passes", "2", "--output-dir", tmp_path,
     )  # fmt: skip
