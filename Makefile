@@ -14,7 +14,7 @@ serve: $(VENV)/.installed-studio
 	$(VENV)/bin/python style_transfer.py --serve $(ARGS)
 
 test: $(VENV)/.installed-dev
-	$(VENV)/bin/python -m pytest -q tests $(ARGS)
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile tests $(ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
