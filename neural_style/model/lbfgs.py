@@ -46,7 +46,7 @@ class LBFGS:
         self.direction, self.slope = variable(tf.zeros_like(image), "direction"), variable(0.0, "slope")
         self.trial = {name: variable(tf.zeros_like(v), f"trial_{name}") for name, v in self._current().items()}
         # Three compiled parts, the loss in one of them only: traced once, no loss graph inside control flow.
-        self.find_direction = tf.function(self._find_direction)
+        self.find_direction = tf.function(self._find_direction, jit_compile=True)
         self.try_step = tf.function(self._try_step)
         self.accept = tf.function(self._accept)
 
@@ -184,16 +184,16 @@ class LBFGS:
         sy, yy = tf.reduce_sum(s * y), tf.reduce_sum(y * y)
         if sy > 2.2e-16 * yy and yy > 0.0:
             slot = (self.newest + 1) % HISTORY_PAIRS
-            self.history[slot].assign(s[0])
-            self.history[HISTORY_PAIRS + slot].assign(y[0])
+            # One scatter of both rows: a sliced assign would copy the whole history (47 MB at 512 px).
+            self.history.scatter_update(tf.IndexedSlices(tf.concat([s, y], 0), tf.stack([slot, HISTORY_PAIRS + slot])))
             flat = tf.reshape(self.history, (2 * HISTORY_PAIRS, -1))
-            products = tf.matmul(flat, tf.stack([tf.reshape(s, (-1,)), tf.reshape(y, (-1,))], axis=1))
+            products = tf.stack([tf.linalg.matvec(flat, tf.reshape(v, (-1,))) for v in (s, y)], axis=1)
             row = tf.cast(tf.range(HISTORY_PAIRS) == slot, tf.bool)
             rows, columns = row[:, None] & tf.ones_like(row)[None, :], tf.ones_like(row)[:, None] & row[None, :]
             y_s, s_y, y_y = products[HISTORY_PAIRS:, 0], products[:HISTORY_PAIRS, 1], products[HISTORY_PAIRS:, 1]
             self.sy.assign(tf.where(rows, y_s[None, :], tf.where(columns, s_y[:, None], self.sy)))
             self.yy.assign(tf.where(rows, y_y[None, :], tf.where(columns, y_y[:, None], self.yy)))
-            self.rho[slot].assign(1.0 / sy)
+            self.rho.assign(tf.where(row, 1.0 / sy, self.rho))
             self.newest.assign(slot)
             self.pairs.assign(tf.minimum(self.pairs + 1, HISTORY_PAIRS))
             self.gamma.assign(sy / yy)
