@@ -1,6 +1,7 @@
 """The video mode: the temporal loss in the optimizer, a real clip through the CLI (frames, video, frame
 rate), a killed run that goes on at the frame where it stopped. Bad video input: test_cli.py."""
 
+import dataclasses
 import glob
 import json
 import os
@@ -18,6 +19,7 @@ from neural_style.model.losses import style_targets
 from neural_style.model.tf_setup import tf
 from neural_style.runs.identity import run_identity
 from neural_style.work import flow, frames, passes
+from neural_style.work.observer import Observer
 from utils import RGB_TO_YIQ, load_image, start_image
 
 CLIP = REPO / "images" / "box_2s.webm"  # 192x144, 29.97 frames per second, 60 frames
@@ -50,7 +52,7 @@ def test_the_temporal_loss_is_added_to_the_total_only(vgg_weights):
     image, warped = (rng.uniform(0, 255, content.shape).astype(np.float32) for _ in range(2))
     reliability = (rng.uniform(size=content.shape[:2]) > 0.5).astype(np.float32)
     loss = passes.build_optimizer(settings, network, content, targets, image).loss
-    with_temporal = frames.WithTemporalLoss(loss, [warped], [reliability], temporal_weight=1e3)
+    with_temporal = frames.TemporalTerm([warped], [reliability], temporal_weight=1e3)(loss)
     plain = [float(x) for x in loss(tf.constant(image[None]))]
     extended = [float(x) for x in with_temporal(tf.constant(image[None]))]
     temporal = np.sum(reliability[..., None] * (image.astype(np.float64) - warped) ** 2) / image.size
@@ -75,11 +77,49 @@ def test_the_temporal_loss_in_the_optimizer_lowers_the_temporal_error(vgg_weight
     start = start_image(settings.init, content, frame_styles[0], settings.noise_ratio, settings.seed)
     errors = {}
     for weight in (0, settings.temporal_weight):
-        extend = lambda loss: frames.WithTemporalLoss(loss, [warped], [reliability], weight)  # noqa: B023
+        extend = frames.TemporalTerm([warped], [reliability], weight)
         optimizer = passes.build_optimizer(settings, network, content, targets, start, extend_loss=extend)
         optimizer.run(settings.frame_iterations, lambda progress: None)
         errors[weight] = flow.temporal_error(optimizer.result(), previous_picture, backward, reliability)
     assert errors[settings.temporal_weight] < errors[0] / 3, errors
+
+
+class FramesAndOptimizers(Observer):
+    def __init__(self):
+        self.pictures, self.optimizers = {}, {}
+
+    def step(self, job, progress, optimizer):
+        self.optimizers[job.frame] = optimizer
+
+    def frame_finished(self, frame, frames, picture):
+        self.pictures[frame] = picture
+
+
+def test_later_frames_share_one_compiled_loss_and_paint_what_new_optimizers_would(vgg_weights, monkeypatch):
+    """A video's later frames reuse the first later frame's optimizer, traced once, aimed at each new
+    frame; their pictures are bit for bit those of an optimizer built anew for each frame."""
+    settings, _ = two_frames_and_settings(48)
+    settings = dataclasses.replace(settings, frame_iterations=3, iterations=(2, 4))
+    network = passes.build_network(settings, vgg_weights)
+    styles = [load_image(settings.style_images[0])]
+
+    def painted():
+        observer = FramesAndOptimizers()
+        with videos.open_video(CLIP, first_frame=20, frame_count=4, every=3) as clip:
+            frames.stylize_video(settings, clip, 4, styles, network, observer)
+        return observer
+
+    reused = painted()
+    later = [reused.optimizers[frame] for frame in (2, 3, 4)]
+    assert later[0] is later[1] is later[2] and later[0] is not reused.optimizers[1]
+    assert later[0].lbfgs.try_step.experimental_get_tracing_count() == 1
+    monkeypatch.setattr(passes.Work, "optimizer", lambda work, content, targets, start, regions: passes.build_optimizer(
+        work.settings, work.network, content, targets, start, regions, work.extend_loss
+    ))  # fmt: skip
+    anew = painted()
+    assert len({id(anew.optimizers[frame]) for frame in (2, 3, 4)}) == 3
+    for frame in (1, 2, 3, 4):
+        np.testing.assert_array_equal(reused.pictures[frame], anew.pictures[frame])
 
 
 @pytest.fixture(scope="module")

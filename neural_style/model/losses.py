@@ -173,10 +173,22 @@ class StyleTransferLoss:
         self.network = network
         self.content_layers, self.style_layers = dict(content_layers), dict(style_layers)
         self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
-        content_features = network(tf.constant(content[None]))
-        self.content_targets = {name: tf.cast(content_features[name], tf.float32) for name in self.content_layers}
+        # Variables, so that a compiled loss can be aimed at another photo of the same size (aim).
+        self.content_targets = {
+            name: tf.Variable(features, trainable=False, name=f"content_{name}")
+            for name, features in self.content_features(content).items()
+        }
         self.style_targets = style_targets
         self.regions = regions or [(None, style_targets, 1.0)]
+
+    def content_features(self, content):
+        features = self.network(tf.constant(content[None]))
+        return {name: tf.cast(features[name], tf.float32) for name in self.content_layers}
+
+    def aim(self, content):
+        """The content term against `content`, a photo the size of the one it was built with."""
+        for name, features in self.content_features(content).items():
+            self.content_targets[name].assign(features)
 
     def __call__(self, image):
         """(content, style, total variation, total) for a (1, height, width, 3) image."""

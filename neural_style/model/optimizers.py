@@ -43,6 +43,15 @@ class ImageOptimizer:
         self.adam_step = tf.function(self._adam_step)
         self.lbfgs = LBFGS(self.image, loss) if optimizer == "lbfgs" else None
 
+    def restart(self, start_image):
+        """A new job from start_image, as a new optimizer would start it, on the functions compiled already."""
+        self.image.assign(start_image[None])
+        self.step.assign(0)
+        self.adam_m.assign(tf.zeros_like(self.adam_m))
+        self.adam_v.assign(tf.zeros_like(self.adam_v))
+        if self.lbfgs is not None:
+            self.lbfgs.reset()
+
     def state(self):
         """What a checkpoint must hold to go on exactly from here: numpy arrays and the step."""
         state = {"image": self.result(), "step": int(self.step)}

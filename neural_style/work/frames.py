@@ -13,7 +13,6 @@ the old scene is smeared into it. Frames stream through: only the farthest gap's
 
 import collections
 import dataclasses
-import functools
 
 import numpy as np
 
@@ -23,19 +22,49 @@ from neural_style.work import flow, passes
 from neural_style.work.observer import Observer
 
 
-class WithTemporalLoss:
-    """A frame's loss: `loss`'s (content, style, total variation, total), with temporal_weight times
-    the temporal losses against the warped earlier pictures, each with its weights, added to the total."""
+@dataclasses.dataclass
+class TemporalTerm:
+    """What a later frame adds to its loss: temporal_weight times the temporal losses against the warped
+    earlier pictures, each with its weights. Called on a loss, the loss with it (build_optimizer's
+    extend_loss); frames with the same `key` share one compiled loss (passes.Work.kept)."""
 
-    def __init__(self, loss, warped_earlier, weights, temporal_weight):
-        self.loss, self.temporal_weight = loss, temporal_weight
-        self.warped_earlier = [tf.constant(warped[None], tf.float32) for warped in warped_earlier]
-        self.weights = [tf.constant(frame_weights, tf.float32) for frame_weights in weights]
+    warped_earlier: list
+    weights: list
+    temporal_weight: float
+
+    def __call__(self, loss):
+        return WithTemporalLoss(loss, self)
+
+    @property
+    def key(self):
+        return len(self.warped_earlier), self.temporal_weight
+
+
+class WithTemporalLoss:
+    """A frame's loss: `loss`'s (content, style, total variation, total), with a TemporalTerm added to
+    the total. Its pictures are variables, so that aim() can point it at another frame."""
+
+    def __init__(self, loss, term):
+        self.loss, self.temporal_weight = loss, term.temporal_weight
+        self.warped_earlier = [variable(warped[None]) for warped in term.warped_earlier]
+        self.weights = [variable(weights) for weights in term.weights]
+
+    def aim(self, content, term):
+        """The loss of another frame of the same size: `content` and the TemporalTerm `term`."""
+        self.loss.aim(content)
+        for variable, warped in zip(self.warped_earlier, term.warped_earlier):
+            variable.assign(warped[None])
+        for variable, frame_weights in zip(self.weights, term.weights):
+            variable.assign(frame_weights)
 
     def __call__(self, image):
         content, style, tv, total = self.loss(image)
         temporal = tf.add_n([flow.temporal_loss(image, *pair) for pair in zip(self.warped_earlier, self.weights)])
         return content, style, tv, total + self.temporal_weight * temporal
+
+
+def variable(array):
+    return tf.Variable(tf.constant(array, tf.float32), trainable=False)
 
 
 def stylize_video(settings, frames, frame_count, styles, network, observer=None):
@@ -44,6 +73,7 @@ def stylize_video(settings, frames, frame_count, styles, network, observer=None)
     frames the observer has saved are not painted again. Returns how many frames were done."""
     observer = observer or Observer()
     style = None  # the first frame's
+    kept = {}  # the later frames' optimizers, compiled once (passes.Work.kept)
     history = collections.deque(maxlen=max(settings.temporal_gaps))  # (frame, picture) at the working size
     done = 0
     for done, frame in enumerate(frames, start=1):
@@ -63,7 +93,7 @@ def stylize_video(settings, frames, frame_count, styles, network, observer=None)
                 job = passes.Job(
                     1, 1, settings.size_px, height, width, settings.frame_iterations, frame=done, frames=frame_count
                 )
-                work = passes.Work(settings, network, style, observer, to_output)
+                work = passes.Work(settings, network, style, observer, to_output, kept=kept)
                 picture = later_frame(work, job, content, to_output, earlier)
             # A frame's picture is 8-bit, as it is written, so that a resumed run warps what the
             # uninterrupted one would.
@@ -89,10 +119,6 @@ def later_frame(work, job, content, to_output, earlier, start=None):
     start = warped[0] if start is None else start
     if settings.preserve_colors == "luminance":  # the optimizer works on brightness; the colours are the frame's
         warped, start = [utils.luminance(picture) for picture in warped], utils.luminance(start)
-    temporal = functools.partial(
-        WithTemporalLoss,
-        warped_earlier=warped,
-        weights=flow.long_term_weights([motion.reliability for _, motion in earlier]),
-        temporal_weight=settings.temporal_weight,
-    )
+    weights = flow.long_term_weights([motion.reliability for _, motion in earlier])
+    temporal = TemporalTerm(warped, weights, settings.temporal_weight)
     return to_output(dataclasses.replace(work, extend_loss=temporal).whole(job, content, start))

@@ -212,7 +212,8 @@ class Work:
     style: PassStyle
     observer: Observer
     to_output: Callable  # the pass's optimized image -> the picture the user sees
-    extend_loss: Callable = None  # see build_optimizer
+    extend_loss: Callable = None  # see build_optimizer; with a `key`: which jobs' losses compile alike
+    kept: dict = None  # optimizers of earlier jobs, by what they were compiled for; None: none kept
 
     def whole(self, job, content, start, box=None):
         """Optimize one image (a pass, or the tile at box) from `start`, or go on from its saved state."""
@@ -222,12 +223,27 @@ class Work:
             return saved["image"]
         regions = self.style.regions(box or (0, 0, job.height, job.width))
         targets = None if regions else self.style.targets
-        optimizer = build_optimizer(self.settings, self.network, content, targets, start, regions, self.extend_loss)
+        optimizer = self.optimizer(content, targets, start, regions)
         if saved:
             optimizer.restore(saved)
         optimizer.run(job.iterations, lambda progress: self.observer.step(job, progress, optimizer))
         self.observer.job_finished(job, dict(optimizer.state(), finished_at=job.iterations))
         return optimizer.result()
+
+    def optimizer(self, content, targets, start, regions):
+        """A new optimizer of a job; or, where `kept` holds one compiled for a job of the same size, targets
+        and loss (a video's later frames), that one aimed at this job: the loss is traced once, not per job."""
+        build = functools.partial(build_optimizer, self.settings, self.network, content, targets, start)
+        if self.kept is None or regions or self.extend_loss is None:
+            return build(regions, self.extend_loss)
+        key = (content.shape, id(targets), self.extend_loss.key)
+        if key not in self.kept:
+            self.kept[key] = build(None, self.extend_loss)
+            return self.kept[key]
+        optimizer = self.kept[key]
+        optimizer.loss.aim(content, self.extend_loss)
+        optimizer.restart(start)
+        return optimizer
 
     def in_tiles(self, job, content, start, tile_px):
         """Refine the image tile after tile, each from the current canvas, and paste it back feathered.

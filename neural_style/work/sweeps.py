@@ -97,6 +97,7 @@ def later_sweep(settings, inputs, pictures, styles, network, observer, sweep, sa
     small = [utils.resize(frame, height, width) for frame in inputs]
     ladder = len(settings.scales)  # the first frame's passes come first in a frame's job numbers
     iterations = max(1, round(settings.frame_iterations * LATER_SWEEP_ITERATIONS_SHARE))
+    kept = {}  # passes.Work.kept
     for neighbour, index in zip(order, order[1:]):
         if index + 1 in saved:
             continue
@@ -108,7 +109,7 @@ def later_sweep(settings, inputs, pictures, styles, network, observer, sweep, sa
             ladder + sweep - 1, ladder + settings.video_passes - 1, settings.size_px, height, width, iterations,
             frame=index + 1, frames=len(pictures),
         )  # fmt: skip
-        work = passes.Work(settings, network, style, observer, to_output)
+        work = passes.Work(settings, network, style, observer, to_output, kept=kept)
         start = blended_start(pictures[index], flow.warp(pictures[neighbour], motion.backward), motion.reliability)
         picture = frames.later_frame(work, job, content, to_output, [(pictures[neighbour], motion)], start)
         pictures[index] = np.clip(np.rint(picture), 0, 255).astype(np.float32)
