@@ -13,6 +13,7 @@ Two ways to run them, for two kinds of machine:
 import os
 import re
 import statistics
+import sys
 
 from speed_runs import Run
 
@@ -89,6 +90,8 @@ def finish(run, name, size_px, pictures_dir):
     peak_bytes = run.wait()
     elapsed_s = run.ended_at() - run.started_at
     rows = [row for row in run.loss_rows() if int(row["size_px"]) == size_px]
+    if any(int(row["tile"]) for row in rows):  # a tile's loss is not the picture's: no curve to compare
+        sys.exit(f"speed benchmark: {' '.join(run.process.args)} refined its {size_px} px pass in tiles")
     if pictures_dir:
         keep_picture(run, name, pictures_dir)
     run.close()
@@ -125,7 +128,12 @@ def quality_section(size_px, rounds, how):
         f"## Time to quality, {size_px} px: the default picture's final loss {statistics.median(targets):.4g} "
         f"(today's code: {statistics.median(today_s):.1f} s)",
         "",
-        f"{how} Medians over {len(rounds)} round(s); each round's run against that round's run of today's code.",
+        how
+        + (
+            f" Medians over {len(rounds)} rounds, each against its round's run of today's code."
+            if len(rounds) > 1
+            else ""
+        ),
         "",
         "| run | wall s | peak memory, GiB | final-size loss at its end | s to today's final loss "
         "| ratio to today | ratio in each round |",

@@ -63,13 +63,20 @@ def painted_clip(run, frame_count):
     frame_paths = run.files(os.path.join("*", "frames", "*.png"))
     if len(frame_paths) != frame_count:
         sys.exit(f"speed benchmark: {' '.join(run.process.args)} wrote {len(frame_paths)} of {frame_count} frames")
-    written_at = [os.path.getmtime(path) for path in frame_paths]
+    first_s, later_s = frame_seconds(frame_paths, run.started_at)
     return {
-        "first_s": written_at[0] - run.started_at,
-        "later_s": [after - before for before, after in zip(written_at, written_at[1:])],
+        "first_s": first_s,
+        "later_s": later_s,
         "losses": later_frame_losses(run.loss_rows(), frame_count),
         "flicker": referee_flicker(frame_paths),
     }
+
+
+def frame_seconds(frame_paths, started_at):
+    """(the first frame's seconds, [each later frame's seconds]) from the frame files' modification times
+    and the time of the command (see the docstring)."""
+    written_at = [os.path.getmtime(path) for path in frame_paths]
+    return written_at[0] - started_at, [after - before for before, after in zip(written_at, written_at[1:])]
 
 
 def later_frame_losses(rows, frame_count):
