@@ -8,6 +8,9 @@ Two ways to run them, for two kinds of machine:
 - --alternate: whole runs one at a time, today's default, then each of this branch's schedules, and
   again for --rounds rounds; on a quiet machine each run has it to itself. Each round's figures are
   against that round's run of today's code; the table gives their medians over the rounds.
+--alternate is a flag of its own, not implied by --rounds: --rounds also counts the video part's runs
+(which always alternate), so a --rounds meant for those would otherwise change how these runs share
+the machine.
 """
 
 import os
