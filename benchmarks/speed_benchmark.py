@@ -223,10 +223,9 @@ def parse_options():
     parser.add_argument("--rounds", type=int, default=2, help="of the runs one at a time: video, quality --alternate")
     quality = parser.add_argument_group("quality part")
     quality.add_argument("--size", type=int, help="the whole runs' final size in px (default 512; --quick: 128)")
-    quality.add_argument(
-        "--schedules", nargs="+", choices=SCHEDULES | LARGE_SCHEDULES, help="besides today's default (if not "
-        f"given: the first {len(SCHEDULES)}, and from {LARGE_PX} px the other {len(LARGE_SCHEDULES)})",
-    )  # fmt: skip
+    offered = SCHEDULES | LARGE_SCHEDULES
+    schedules_help = f"besides today's default, of: {'; '.join(offered)} (if none: SCHEDULES, and from {LARGE_PX} px"
+    quality.add_argument("--schedules", nargs="+", choices=offered, metavar="NAME", help=schedules_help + " the rest)")
     quality.add_argument("--alternate", action="store_true", help="whole runs one at a time, --rounds rounds")
     quality.add_argument("--pictures", help="a folder to write each whole run's final picture into, small")
     video = parser.add_argument_group("video part")

@@ -34,20 +34,14 @@ SCHEDULES = {
 # From LARGE_PX up, besides SCHEDULES: a quarter-size first pass costs a sixteenth of a final-size
 # iteration there, so a third scale may buy the half-size and final passes a better start for little.
 LARGE_PX = 1024
+# fmt: off
 LARGE_SCHEDULES = {
     "3 scales, 50 + 50 + 100": ("--scales", "3", "--iterations", "50", "50", "100"),
     "3 scales, 50 + 100 + 100": ("--scales", "3", "--iterations", "50", "100", "100"),
-    "3 scales, 50 + 50 + 100, --init content": (
-        "--scales",
-        "3",
-        "--iterations",
-        "50",
-        "50",
-        "100",
-        "--init",
-        "content",
-    ),
+    "3 scales, 50 + 50 + 100, --init content":
+        ("--scales", "3", "--iterations", "50", "50", "100", "--init", "content"),
 }
+# fmt: on
 PICTURE_PX = 256  # the side of the final pictures --pictures writes, to look at side by side
 
 

@@ -83,8 +83,8 @@ def later_frame_losses(rows, frame_count):
     """[(content, style, total)] at the last step of each frame after the first: the loss log's last row
     of the frame (rows are logged in the order they were done)."""
     last_rows = {int(row["frame"]): row for row in rows}
-    return [tuple(float(last_rows[frame][key]) for key in ("content", "style", "total")) for frame in
-            range(2, frame_count + 1)]  # fmt: skip
+    keys = ("content", "style", "total")
+    return [tuple(float(last_rows[frame][key]) for key in keys) for frame in range(2, frame_count + 1)]
 
 
 def referee_flicker(frame_paths):
@@ -101,8 +101,8 @@ def referee_flicker(frame_paths):
     inputs = []
     for _ in paintings:
         _, frame = capture.read()
-        inputs.append(cv2.cvtColor(cv2.resize(frame, (width_px, height_px), interpolation=cv2.INTER_AREA),
-                                   cv2.COLOR_BGR2RGB))  # fmt: skip
+        small = cv2.resize(frame, (width_px, height_px), interpolation=cv2.INTER_AREA)
+        inputs.append(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
     capture.release()
     judged = [value for value, _ in referee.flicker(inputs, paintings) if value is not None]
     return statistics.mean(judged) if judged else None

@@ -28,9 +28,8 @@ def test_frame_seconds_are_the_gaps_between_the_frame_files_and_the_first_counts
 
 
 def test_each_later_frames_losses_are_its_last_logged_step():
-    def row(frame, pass_index, step, content, style, total):
-        return {"frame": str(frame), "pass": str(pass_index), "step": str(step), "content": str(content),
-                "style": str(style), "total": str(total)}  # fmt: skip
+    def row(*values):  # frame, pass, step, content, style, total: as csv.DictReader gives them
+        return dict(zip(("frame", "pass", "step", "content", "style", "total"), map(str, values)))
 
     rows = [
         row(1, 1, 50, 9, 9, 9),  # the first frame: a still image of two passes
