@@ -1,51 +1,53 @@
-"""Speed of the whole run: the L-BFGS iteration against an Adam step (alternating, in one process), the
-L-BFGS set-up, the start-up from the command to the first iteration, and the time to quality of the
-default picture against today's code at a fixed commit (a git worktree given with --baseline), with
-the program's loss at the final size against wall time for a few schedules. Writes
-benchmarks/SPEED3_RESULTS.md with the command at its top.
+"""Speed of the whole run against today's code (a git worktree of commit 5585b3f, --baseline).
+
+This module: the L-BFGS iteration against an Adam step (alternating, in one process), the L-BFGS set-up
+and the start-up from the command to the first iteration. Part `quality` (benchmarks/speed_quality.py):
+the time to quality of the default picture, the program's loss at the final size against wall time for
+a few schedules. Part `video` (benchmarks/speed_video.py): a later video frame's time, flicker and
+losses. Writes benchmarks/SPEED3_RESULTS.md (--results) with the command at its top.
 
     git worktree add /tmp/baseline 5585b3f
-    python benchmarks/speed_benchmark.py --baseline /tmp/baseline               # under an hour, loaded
+    python benchmarks/speed_benchmark.py --baseline /tmp/baseline               # every part; over an hour
     python benchmarks/speed_benchmark.py --baseline /tmp/baseline --quick       # 128 px, minutes
     python benchmarks/speed_benchmark.py --baseline /tmp/baseline --parts quality \
         --schedules "1 scale, 150, --init content" --results benchmarks/SPEED3_SCHEDULES.md --pictures docs
+    python benchmarks/speed_benchmark.py --baseline /tmp/baseline --parts video --rounds 2 --video-frames 4
+    python benchmarks/speed_benchmark.py --baseline /tmp/baseline --parts quality --alternate --size 1024
 
-The machine may be shared: the step and start-up parts alternate their two sides, the whole runs run at
-the same time (each under the same load), and ratios are what to read; absolute seconds are the loaded
-machine's.
+On a shared machine: the step and start-up parts alternate their two sides, and the whole runs of the
+quality part run at the same time (each under the same load): ratios are what to read, absolute seconds
+are the loaded machine's. On a quiet one: --alternate runs the quality part's whole runs one at a time
+instead, for --rounds rounds; the video part's runs always go one at a time, alternating, after the
+other parts (and after the quality runs started at once have ended).
 """
 
 import argparse
-import csv
 import dataclasses
-import glob
 import json
 import os
-import re
 import shlex
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+
+from speed_quality import (
+    LARGE_PX,
+    LARGE_SCHEDULES,
+    SCHEDULES,
+    finish_all,
+    planned_runs,
+    quality_section,
+    run_alternating,
+    start_all,
+)
+from speed_video import QUICK_SIZE_PX, run_video, video_section
+from speed_video import SIZE_PX as VIDEO_SIZE_PX
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_PATH = os.path.join(REPO, "benchmarks", "SPEED3_RESULTS.md")
 TODAY, OURS = "today (5585b3f, scipy)", "this branch"
-
-# Schedules of the time-to-quality part: flags of style_transfer.py. Each ends with at least today's 100
-# iterations at the final size, and its curve shows where the default picture's final loss is reached on
-# the way: where the start image comes from, how many scales, how the iterations are split.
-SCHEDULES = {
-    "today's default (2 scales, 50 + 100, --init mix)": ("--scales", "2", "--iterations", "50", "100"),
-    "2 scales, 50 + 100, --init content": ("--scales", "2", "--iterations", "50", "100", "--init", "content"),
-    "3 scales, 25 + 50 + 100": ("--scales", "3", "--iterations", "25", "50", "100"),
-    "2 scales, 100 + 100": ("--scales", "2", "--iterations", "100", "100"),
-    "1 scale, 150": ("--scales", "1", "--iterations", "150"),
-    "1 scale, 150, --init content": ("--scales", "1", "--iterations", "150", "--init", "content"),
-}
-PICTURE_PX = 256  # the side of the final pictures --pictures writes, to look at side by side
-
+PARTS = ["step", "startup", "quality", "video"]
 
 # --- Workers: each runs in a fresh process on one code tree (ours or the baseline's) ----------------
 
@@ -171,60 +173,6 @@ def startup_worker(spawned_at):
     return stages
 
 
-# --- Whole runs: the program as a user starts it, on either code tree ---------------------------------
-
-
-def start_run(code_dir, size_px, flags):
-    """style_transfer.py started from code_dir, writing into a temporary folder."""
-    folder = tempfile.TemporaryDirectory(prefix="speed3-run-")
-    command = [sys.executable, "style_transfer.py", "--size", str(size_px), *flags, "--output-dir", folder.name]
-    return folder, time.time(), subprocess.Popen(command, cwd=code_dir, stdout=subprocess.DEVNULL)
-
-
-def finish_runs(started, size_px, pictures_dir):
-    """Each started run's wall time (to the last file it wrote: they end while the other parts run, and
-    are reaped later), peak resident memory and its losses.csv's rows of the last pass as (seconds since
-    the command, total loss). All time outside the iterations (start-up, style targets, files) is
-    counted before the first row."""
-    runs = []
-    for name, (folder, started_at, process) in started:
-        _, status, usage = os.wait4(process.pid, 0)
-        written = [os.path.join(top, file) for top, _, files in os.walk(folder.name) for file in files]
-        ended_at = max(map(os.path.getmtime, written))
-        if os.waitstatus_to_exitcode(status) != 0:
-            sys.exit(f"speed benchmark: {' '.join(process.args)} failed")
-        with folder:
-            if pictures_dir:
-                keep_picture(folder.name, name, pictures_dir)
-            (losses_path,) = glob.glob(os.path.join(folder.name, "*", "losses.csv"))
-            with open(losses_path, newline="") as f:
-                rows = [row for row in csv.DictReader(f) if int(row["size_px"]) == size_px]
-        elapsed_s = ended_at - started_at
-        clock_s, curve = elapsed_s - sum(float(row["step_s"]) for row in rows), []
-        for row in rows:
-            clock_s += float(row["step_s"])
-            curve.append((clock_s, float(row["total"])))
-        runs.append((name, {"elapsed_s": elapsed_s, "peak_bytes": usage.ru_maxrss * 1024, "curve": curve}))
-    return runs
-
-
-def keep_picture(folder, run_name, pictures_dir):
-    """The run's final picture, PICTURE_PX wide, as a JPEG named after the run."""
-    import cv2
-
-    (final_path,) = glob.glob(os.path.join(folder, "*", "*-final.png"))
-    picture = cv2.imread(final_path)
-    height_px = round(picture.shape[0] * PICTURE_PX / picture.shape[1])
-    small = cv2.resize(picture, (PICTURE_PX, height_px), interpolation=cv2.INTER_AREA)
-    file_name = "speed3-" + re.sub(r"[^a-z0-9]+", "-", run_name.lower()).strip("-") + ".jpg"
-    cv2.imwrite(os.path.join(pictures_dir, file_name), small, [cv2.IMWRITE_JPEG_QUALITY, 85])
-
-
-def time_to_loss_s(curve, target_loss):
-    """The first time the curve is at or below target_loss; None if it never is."""
-    return next((seconds for seconds, loss in curve if loss <= target_loss), None)
-
-
 # --- The parent: runs the workers alternating, writes the report ---------------------------------------
 
 
@@ -266,87 +214,84 @@ def startup_section(startups):
     return lines
 
 
-def quality_section(size_px, runs, target_loss, baseline_s):
-    lines = [
-        f"## Time to quality, {size_px} px: the default picture's final loss {target_loss:.4g} "
-        f"(today's code: {baseline_s:.1f} s)",
-        "",
-        "| run | wall s | peak memory, GiB | final-size loss at its end | s to today's final loss | ratio to today |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for name, run in runs:
-        reached_s = time_to_loss_s(run["curve"], target_loss)
-        reached = f"{reached_s:.1f} | **{reached_s / baseline_s:.2f}x**" if reached_s else "not reached | -"
-        memory_gib, final_loss = run["peak_bytes"] / 2**30, run["curve"][-1][1]
-        lines.append(f"| {name} | {run['elapsed_s']:.1f} | {memory_gib:.2f} | {final_loss:.4g} | {reached} |")
-    lines += ["", "The curves: the loss at the final size against seconds since the command, every 10th iteration.", ""]
-    for name, run in runs:
-        points = run["curve"][9::10]
-        lines.append(f"- {name}: " + ", ".join(f"{seconds:.0f} s {loss:.3g}" for seconds, loss in points))
-    return lines
-
-
-def main():
+def parse_options():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", required=True, help="a worktree of today's code (commit 5585b3f)")
     parser.add_argument("--quick", action="store_true", help="128 px and few iterations: a smoke run")
-    parser.add_argument("--parts", nargs="+", default=["step", "startup", "quality"])
-    parser.add_argument("--schedules", nargs="+", choices=SCHEDULES, help="besides today's default (all if not given)")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=PARTS)
     parser.add_argument("--results", default=RESULTS_PATH, help="the Markdown file the results are written to")
-    parser.add_argument("--pictures", help="a folder to write each whole run's final picture into, small")
+    parser.add_argument("--rounds", type=int, default=2, help="of the runs one at a time: video, quality --alternate")
+    quality = parser.add_argument_group("quality part")
+    quality.add_argument("--size", type=int, help="the whole runs' final size in px (default 512; --quick: 128)")
+    offered = SCHEDULES | LARGE_SCHEDULES
+    schedules_help = f"besides today's default, of: {'; '.join(offered)} (if none: SCHEDULES, and from {LARGE_PX} px"
+    quality.add_argument("--schedules", nargs="+", choices=offered, metavar="NAME", help=schedules_help + " the rest)")
+    quality.add_argument("--alternate", action="store_true", help="whole runs one at a time, --rounds rounds")
+    quality.add_argument("--pictures", help="a folder to write each whole run's final picture into, small")
+    video = parser.add_argument_group("video part")
+    video.add_argument("--video-frames", type=int, help="frames of the clip (default 4; --quick: 3)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("arguments", nargs="?", help=argparse.SUPPRESS)
     options = parser.parse_args()
+    options.size = options.size or (128 if options.quick else 512)
+    options.video_frames = options.video_frames or (3 if options.quick else 4)
+    return options
+
+
+def main():
+    options = parse_options()
     codes = {TODAY: os.path.abspath(options.baseline), OURS: REPO}
-    size_px, rounds, iterations = (128, 2, 3) if options.quick else (512, 3, 4)
     lines = [f"    python benchmarks/speed_benchmark.py {shlex.join(sys.argv[1:])}", ""]
     lines.append(f"CPU: {cpu_name()}; load average at the start {os.getloadavg()[0]:.1f} (2 cores, shared).")
-    # The whole runs go on while the other parts run: their load is on both sides of every comparison.
-    quality = quality_started(codes, size_px, options) if "quality" in options.parts else None
+    planned = planned_runs(codes, options.size, options.schedules, options.quick)
+    # Unless alternating, the whole runs go on while the other parts run: their load is on both sides of
+    # every comparison.
+    at_once = start_all(planned) if "quality" in options.parts and not options.alternate else None
     write_results(options.results, lines)
     if "step" in options.parts:
-        steps = {
-            code: run_worker(path, "step", size_px=size_px, rounds=rounds, iterations=iterations)
-            for code, path in codes.items()
-        }
-        lines += ["", *step_section(size_px, steps)]
+        lines += ["", *step_part(codes, options.quick)]
         write_results(options.results, lines)
     if "startup" in options.parts:
-        startups = {}
-        for _ in range(2):  # alternating, the second of each counts: the files are in the page cache
-            for code, path in codes.items():
-                startups[code] = run_worker(path, "startup", spawned_at=time.time())
-        lines += ["", *startup_section(startups)]
+        lines += ["", *startup_part(codes)]
         write_results(options.results, lines)
-    if quality:
-        lines += ["", *quality_finished(quality, size_px, options.pictures)]
+    if at_once:
+        rounds = [finish_all(at_once, options.size, options.pictures)]
+        lines += ["", *quality_section(options.size, rounds, "All the runs at the same time.")]
+        write_results(options.results, lines)
+    if "video" in options.parts:
+        size_px = QUICK_SIZE_PX if options.quick else VIDEO_SIZE_PX
+        results = run_video(codes, size_px, options.video_frames, options.rounds, options.quick)
+        lines += ["", *video_section(size_px, options.video_frames, results)]
+        write_results(options.results, lines)
+    if "quality" in options.parts and options.alternate:
+        rounds = run_alternating(planned, options.rounds, options.size, options.pictures)
+        lines += ["", *quality_section(options.size, rounds, "Whole runs one at a time, in the order of the table.")]
     lines.append(f"\nLoad average at the end {os.getloadavg()[0]:.1f}.")
     write_results(options.results, lines)
     print("\n".join(lines))
+
+
+def step_part(codes, quick):
+    size_px, rounds, iterations = (128, 2, 3) if quick else (512, 3, 4)
+    steps = {
+        code: run_worker(path, "step", size_px=size_px, rounds=rounds, iterations=iterations)
+        for code, path in codes.items()
+    }
+    return step_section(size_px, steps)
+
+
+def startup_part(codes):
+    startups = {}
+    for _ in range(2):  # alternating, the second of each counts: the files are in the page cache
+        for code, path in codes.items():
+            startups[code] = run_worker(path, "startup", spawned_at=time.time())
+    return startup_section(startups)
 
 
 def write_results(path, lines):
     """The results so far: each part is written as soon as it is done."""
     with open(path, "w") as f:
         f.write("# Speed III results\n\n" + "\n".join(lines) + "\n")
-
-
-def quality_started(codes, size_px, options):
-    """Today's default run and this branch's schedules (today's default and those --schedules names),
-    started all at once: on a shared machine the same load falls on each (alternating runs of many
-    minutes would not give them that)."""
-    default = next(iter(SCHEDULES))
-    chosen = [default, *(name for name in options.schedules if name != default)] if options.schedules else SCHEDULES
-    schedules = {"today's default": ()} if options.quick else {name: SCHEDULES[name] for name in chosen}
-    planned = [("today's code, default run", codes[TODAY], ())]
-    planned += [(f"this branch, {name}", codes[OURS], flags) for name, flags in schedules.items()]
-    return [(name, start_run(code_dir, size_px, flags)) for name, code_dir, flags in planned]
-
-
-def quality_finished(started, size_px, pictures_dir):
-    runs = finish_runs(started, size_px, pictures_dir)
-    today = runs[0][1]
-    return quality_section(size_px, runs, today["curve"][-1][1], today["elapsed_s"])
 
 
 def cpu_name():

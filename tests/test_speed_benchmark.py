@@ -1,0 +1,55 @@
+"""The speed benchmark's reading of whole runs (benchmarks/speed_video.py, speed_quality.py), on files and
+curves made here with known answers: a later video frame's seconds from the frame files' modification
+times, each later frame's final losses from a loss log, and the time-to-quality table's per-round ratios
+and their medians. Cheap: no painting."""
+
+import os
+import sys
+
+from conftest import REPO
+
+sys.path.insert(0, os.path.join(REPO, "benchmarks"))
+
+import speed_quality  # noqa: E402
+import speed_video  # noqa: E402
+
+
+def test_frame_seconds_are_the_gaps_between_the_frame_files_and_the_first_counts_from_the_command(tmp_path):
+    started_at, written_at = 1000.0, [1012.5, 1015.0, 1018.25, 1019.0]
+    paths = []
+    for number, seconds in enumerate(written_at, start=1):
+        path = tmp_path / f"{number:05d}.png"
+        path.write_bytes(b"")
+        os.utime(path, (seconds, seconds))
+        paths.append(str(path))
+    first_s, later_s = speed_video.frame_seconds(paths, started_at)
+    assert first_s == 12.5
+    assert later_s == [2.5, 3.25, 0.75]
+
+
+def test_each_later_frames_losses_are_its_last_logged_step():
+    def row(*values):  # frame, pass, step, content, style, total: as csv.DictReader gives them
+        return dict(zip(("frame", "pass", "step", "content", "style", "total"), map(str, values)))
+
+    rows = [
+        row(1, 1, 50, 9, 9, 9),  # the first frame: a still image of two passes
+        row(1, 2, 100, 8, 8, 8),
+        row(2, 1, 29, 7, 7, 7),
+        row(2, 1, 30, 6, 5, 4),
+        row(3, 1, 30, 3, 2, 1),
+    ]
+    assert speed_video.later_frame_losses(rows, 3) == [(6.0, 5.0, 4.0), (3.0, 2.0, 1.0)]
+
+
+def test_the_quality_table_gives_each_rounds_ratio_to_its_own_run_of_today_and_their_median():
+    def run(elapsed_s, curve):
+        return {"elapsed_s": elapsed_s, "peak_bytes": 2**30, "curve": curve}
+
+    rounds = [
+        [("today", run(20.0, [(10.0, 5.0), (20.0, 3.0)])), ("ours", run(12.0, [(5.0, 4.0), (8.0, 3.0), (12.0, 2.5)]))],
+        [("today", run(30.0, [(15.0, 5.0), (30.0, 3.0)])), ("ours", run(15.0, [(9.0, 2.9), (15.0, 2.0)]))],
+    ]
+    lines = speed_quality.quality_section(128, rounds, "Test.")
+    (ours,) = [line for line in lines if line.startswith("| ours |")]
+    # Reached at 8 s of 20 and at 9 s of 30: 0.40x and 0.30x, their median 0.35x at 8.5 s.
+    assert ours == "| ours | 13.5 | 1.00 | 2.25 | 8.5 | **0.35x** | 0.40x, 0.30x |"
