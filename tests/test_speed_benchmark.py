@@ -1,7 +1,7 @@
 """The speed benchmark's reading of whole runs (benchmarks/speed_video.py, speed_quality.py), on files and
 curves made here with known answers: a later video frame's seconds from the frame files' modification
 times, each later frame's final losses from a loss log, and the time-to-quality table's per-round ratios
-and their medians. Cheap: no painting."""
+and their medians, the step's ratio round by round. Cheap: no painting."""
 
 import os
 import sys
@@ -10,6 +10,8 @@ from conftest import REPO
 
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))
 
+import pytest  # noqa: E402
+import speed_benchmark  # noqa: E402
 import speed_quality  # noqa: E402
 import speed_video  # noqa: E402
 
@@ -53,3 +55,9 @@ def test_the_quality_table_gives_each_rounds_ratio_to_its_own_run_of_today_and_t
     (ours,) = [line for line in lines if line.startswith("| ours |")]
     # Reached at 8 s of 20 and at 9 s of 30: 0.40x and 0.30x, their median 0.35x at 8.5 s.
     assert ours == "| ours | 13.5 | 1.00 | 2.25 | 8.5 | **0.35x** | 0.40x, 0.30x |"
+
+
+def test_the_step_ratio_is_taken_round_by_round():
+    # The machine halves its speed in the second round: each round's ratio still compares like with like.
+    adam_s, lbfgs_s = [0.25, 0.25, 0.5, 0.5], [0.26, 0.26, 0.52, 0.52]
+    assert speed_benchmark.round_ratios(adam_s, lbfgs_s, rounds=2) == pytest.approx([1.04, 1.04])
