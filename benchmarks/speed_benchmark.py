@@ -208,12 +208,14 @@ def step_section(size_px, steps):
 
 
 def round_ratios(adam_s, lbfgs_s, rounds):
-    """Each round's L-BFGS time over its Adam time (the rounds' iterations in order, equally many each)."""
+    """Each round's median L-BFGS iteration over its median Adam step (the rounds' iterations in order,
+    equally many each): the median leaves out the round's first iteration if it carries a set-up."""
     per_round = len(adam_s) // rounds
-    return [
-        sum(lbfgs_s[r * per_round : (r + 1) * per_round]) / sum(adam_s[r * per_round : (r + 1) * per_round])
-        for r in range(rounds)
+    medians = [
+        [statistics.median(times[r * per_round : (r + 1) * per_round]) for r in range(rounds)]
+        for times in (adam_s, lbfgs_s)
     ]
+    return [lbfgs / adam for adam, lbfgs in zip(*medians)]
 
 
 def startup_section(startups):
@@ -283,9 +285,10 @@ def main():
 
 
 def step_part(codes, quick):
-    # One iteration a round, many rounds: this machine's speed changes by up to 2x within seconds (a
-    # neighbour on the host), so the ratio is taken round by round, between neighbouring iterations.
-    size_px, rounds, iterations = (128, 2, 3) if quick else (512, 24, 1)
+    # Short rounds, many of them: this machine's speed changes by up to 2x within seconds (a neighbour on
+    # the host), so the ratio is also taken round by round. Not shorter than 4: each round is a new
+    # run() call, and today's code starts scipy's L-BFGS-B afresh in each, set-up and all.
+    size_px, rounds, iterations = (128, 2, 3) if quick else (512, 8, 4)
     steps = {
         code: run_worker(path, "step", size_px=size_px, rounds=rounds, iterations=iterations)
         for code, path in codes.items()

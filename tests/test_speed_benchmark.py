@@ -58,6 +58,7 @@ def test_the_quality_table_gives_each_rounds_ratio_to_its_own_run_of_today_and_t
 
 
 def test_the_step_ratio_is_taken_round_by_round():
-    # The machine halves its speed in the second round: each round's ratio still compares like with like.
-    adam_s, lbfgs_s = [0.25, 0.25, 0.5, 0.5], [0.26, 0.26, 0.52, 0.52]
+    # The machine halves its speed in the second round, and a round's first L-BFGS iteration may carry a
+    # set-up: each round's ratio of medians still compares like with like.
+    adam_s, lbfgs_s = [0.25, 0.25, 0.25, 0.5, 0.5, 0.5], [3.0, 0.26, 0.26, 3.0, 0.52, 0.52]
     assert speed_benchmark.round_ratios(adam_s, lbfgs_s, rounds=2) == pytest.approx([1.04, 1.04])
