@@ -73,7 +73,7 @@ def stylize_video(settings, frames, frame_count, styles, network, observer=None)
     frames the observer has saved are not painted again. Returns how many frames were done."""
     observer = observer or Observer()
     style = None  # the first frame's
-    kept = {}  # the later frames' optimizers, compiled once (passes.Work.kept)
+    kept = {}  # the later frames' optimizer, compiled once (passes.Work.kept)
     history = collections.deque(maxlen=max(settings.temporal_gaps))  # (frame, picture) at the working size
     done = 0
     for done, frame in enumerate(frames, start=1):
@@ -86,6 +86,7 @@ def stylize_video(settings, frames, frame_count, styles, network, observer=None)
         if picture is None:
             earlier = earlier_motions(history, small_frame, settings.temporal_gaps)
             if not earlier or earlier[0][1].scene_cut:
+                kept.clear()  # the new scene's first frame has the memory to itself
                 picture = passes.stylize(
                     settings, frame, styles, network, settings.size_px, observer, frame=done, frames=frame_count
                 )

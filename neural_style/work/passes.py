@@ -213,7 +213,7 @@ class Work:
     observer: Observer
     to_output: Callable  # the pass's optimized image -> the picture the user sees
     extend_loss: Callable = None  # see build_optimizer; with a `key`: which jobs' losses compile alike
-    kept: dict = None  # optimizers of earlier jobs, by what they were compiled for; None: none kept
+    kept: dict = None  # the last job's optimizer, by what it was compiled for; None: none kept
 
     def whole(self, job, content, start, box=None):
         """Optimize one image (a pass, or the tile at box) from `start`, or go on from its saved state."""
@@ -238,6 +238,7 @@ class Work:
             return build(regions, self.extend_loss)
         key = (content.shape, id(targets), self.extend_loss.key)
         if key not in self.kept:
+            self.kept.clear()  # one kept at most: its memory is a job's (the history alone, 20 images)
             self.kept[key] = build(None, self.extend_loss)
             return self.kept[key]
         optimizer = self.kept[key]
