@@ -52,10 +52,10 @@ class WithTemporalLoss:
     def aim(self, content, term):
         """The loss of another frame of the same size: `content` and the TemporalTerm `term`."""
         self.loss.aim(content)
-        for variable, warped in zip(self.warped_earlier, term.warped_earlier):
-            variable.assign(warped[None])
-        for variable, frame_weights in zip(self.weights, term.weights):
-            variable.assign(frame_weights)
+        for held, warped in zip(self.warped_earlier, term.warped_earlier):
+            held.assign(warped[None])
+        for held, frame_weights in zip(self.weights, term.weights):
+            held.assign(frame_weights)
 
     def __call__(self, image):
         content, style, tv, total = self.loss(image)
