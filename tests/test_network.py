@@ -196,3 +196,19 @@ def test_bfloat16_features_are_the_float32_features_to_within_rounding(tf, vgg_w
             exact[name].numpy()
         )
         assert 0 < error < 0.015, (name, error)  # bfloat16 keeps 8 bits of mantissa: up to 0.4 % per rounding
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_gram_matrix_of_rounded_features_is_within_one_rounding_of_the_exact_sum(tf, precision):
+    # Rectified features (non-negative), more rows than blocks and not a multiple of them. A block's
+    # product rounded once to bfloat16 is within 2^-9 of its value; the float32 sum of non-negative
+    # blocks keeps that share of the whole. Summing the blocks in bfloat16 breaks the bound.
+    scales = np.random.default_rng(4).uniform(0, 3, 48).astype(np.float32)
+    features = np.maximum(np.random.default_rng(5).normal(size=(1, 61, 67, 48)).astype(np.float32) * scales, 0)
+    rounded = tf.cast(tf.constant(features), precision)
+    flat = tf.cast(rounded, tf.float64).numpy().reshape(-1, 48)
+    exact = flat.T @ flat / flat.shape[0]
+    got = gram_matrix(rounded).numpy()
+    assert got.dtype == np.float32
+    bound = 2.0**-9 if precision == "bfloat16" else 1e-6
+    assert np.max(np.abs(got - exact) / exact) <= bound

@@ -19,12 +19,13 @@ from neural_style.model.tf_setup import tf
 from vgg_model import layer_stride
 
 ALIGN_PX = 16  # VGG19 halves the resolution four times before conv5_1
+GRAM_BLOCKS = 16  # row blocks a Gram matrix is summed in (summed_in_blocks)
 
 
 def gram_matrix(features, guide=None):
     """The guided Gram matrix (F g)^T (F g) / sum(g^2) of a (1, height, width, N) feature map, F being
     its (M = height*width) x N reshape and g a (height, width) guide (guides.py); without a guide, a
-    guide of ones: F^T F / M. Summed in float32 whatever the network's precision.
+    guide of ones: F^T F / M. Summed in float32 whatever the network's precision (summed_in_blocks).
 
     Its gradient g (F g) (dG + dG^T) / sum(g^2) is one matmul instead of autodiff's two; without a
     guide it is taken in the features' own precision: the gradient goes on into the network in that
@@ -34,23 +35,34 @@ def gram_matrix(features, guide=None):
     @tf.custom_gradient
     def gram(features):
         flat = tf.reshape(features, (-1, features.shape[-1]))
-        exact = tf.cast(flat, tf.float32)
         if weights is None:
-            norm = tf.cast(tf.shape(flat)[0], tf.float32)
+            weighted, norm = flat, tf.cast(tf.shape(flat)[0], tf.float32)
         else:
-            exact, norm = exact * weights, tf.reduce_sum(tf.square(weights))
+            weighted, norm = tf.cast(flat, tf.float32) * weights, tf.reduce_sum(tf.square(weights))
 
         def gradient(upstream):
             symmetric = (upstream + tf.transpose(upstream)) / norm
             if weights is None:
                 flat_gradient = tf.matmul(flat, tf.cast(symmetric, features.dtype))
             else:
-                flat_gradient = tf.cast(weights * tf.matmul(exact, symmetric), features.dtype)
+                flat_gradient = tf.cast(weights * tf.matmul(weighted, symmetric), features.dtype)
             return tf.reshape(flat_gradient, tf.shape(features))
 
-        return tf.matmul(exact, exact, transpose_a=True) / norm, gradient
+        return summed_in_blocks(weighted) / norm, gradient
 
     return gram(features)
+
+
+def summed_in_blocks(flat):
+    """flat^T flat for an (M x N) matrix, in float32: the sum of GRAM_BLOCKS products of its row blocks,
+    each computed in flat's own precision. One product over all M rows is a single long reduction that
+    the threads do not share, and in float32 it leaves the bfloat16 matrix units idle; the blocks are a
+    batch the threads split. In bfloat16 each block's product is rounded once to 8 bits of mantissa
+    before the float32 sum (tests/test_network.py bounds the error)."""
+    rows, columns = tf.shape(flat)[0], flat.shape[-1]
+    padded = tf.pad(flat, [[0, (-rows) % GRAM_BLOCKS], [0, 0]])  # rows of zeros add nothing
+    blocks = tf.reshape(padded, (GRAM_BLOCKS, -1, columns))
+    return tf.reduce_sum(tf.cast(tf.matmul(blocks, blocks, transpose_a=True), tf.float32), axis=0)
 
 
 def total_variation(image):
