@@ -12,6 +12,7 @@ losses. Writes benchmarks/SPEED3_RESULTS.md (--results) with the command at its 
     python benchmarks/speed_benchmark.py --baseline /tmp/baseline --parts quality \
         --schedules "1 scale, 150, --init content" --results benchmarks/SPEED3_SCHEDULES.md --pictures docs
     python benchmarks/speed_benchmark.py --baseline /tmp/baseline --parts video --rounds 2 --video-frames 4
+    python benchmarks/speed_benchmark.py --baseline /tmp/baseline --parts video --video-clip ../shared/videos/vtest.avi
     python benchmarks/speed_benchmark.py --baseline /tmp/baseline --parts quality --alternate --size 1024
 
 On a shared machine: the step and start-up parts alternate their two sides, and the whole runs of the
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import time
 
+from parts.machine import cpu_fields
 from speed_quality import (
     LARGE_PX,
     LARGE_SCHEDULES,
@@ -41,7 +43,7 @@ from speed_quality import (
     run_alternating,
     start_all,
 )
-from speed_video import QUICK_SIZE_PX, run_video, video_section
+from speed_video import CLIP, FIRST_FRAME, QUICK_SIZE_PX, run_video, video_section
 from speed_video import SIZE_PX as VIDEO_SIZE_PX
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -245,6 +247,8 @@ def parse_options():
     quality.add_argument("--pictures", help="a folder to write each whole run's final picture into, small")
     video = parser.add_argument_group("video part")
     video.add_argument("--video-frames", type=int, help="frames of the clip (default 4; --quick: 3)")
+    video.add_argument("--video-clip", default=CLIP, help="the clip (default: box.mp4 of ../shared/videos)")
+    video.add_argument("--video-first-frame", type=int, default=FIRST_FRAME, help="its first frame painted")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("arguments", nargs="?", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -257,7 +261,8 @@ def main():
     options = parse_options()
     codes = {TODAY: os.path.abspath(options.baseline), OURS: REPO}
     lines = [f"    python benchmarks/speed_benchmark.py {shlex.join(sys.argv[1:])}", ""]
-    lines.append(f"CPU: {cpu_name()}; load average at the start {os.getloadavg()[0]:.1f} (2 cores, shared).")
+    cpu = cpu_fields().get("model name", "unknown")
+    lines.append(f"CPU: {cpu}; load average at the start {os.getloadavg()[0]:.1f} (2 cores, shared).")
     planned = planned_runs(codes, options.size, options.schedules, options.quick)
     # Unless alternating, the whole runs go on while the other parts run: their load is on both sides of
     # every comparison.
@@ -275,8 +280,9 @@ def main():
         write_results(options.results, lines)
     if "video" in options.parts:
         size_px = QUICK_SIZE_PX if options.quick else VIDEO_SIZE_PX
-        results = run_video(codes, size_px, options.video_frames, options.rounds, options.quick)
-        lines += ["", *video_section(size_px, options.video_frames, results)]
+        clip = (options.video_clip, options.video_first_frame)
+        results = run_video(codes, *clip, size_px, options.video_frames, options.rounds, options.quick)
+        lines += ["", *video_section(*clip, size_px, options.video_frames, results)]
         write_results(options.results, lines)
     if "quality" in options.parts and options.alternate:
         rounds = run_alternating(planned, options.rounds, options.size, options.pictures)
@@ -311,11 +317,6 @@ def write_results(path, lines):
     """The results so far: each part is written as soon as it is done."""
     with open(path, "w") as f:
         f.write("# Speed III results\n\n" + "\n".join(lines) + "\n")
-
-
-def cpu_name():
-    with open("/proc/cpuinfo") as f:
-        return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")
 
 
 if __name__ == "__main__":

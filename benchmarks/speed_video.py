@@ -1,7 +1,8 @@
 """The video part of benchmarks/speed_benchmark.py: a later frame of a real clip, today's code against
-this branch. box.mp4 (../shared/videos, from frame 120, where its hand starts moving) is painted by
-`style_transfer.py` itself, run as a process from each code tree with the default settings but
---size (384 px; --quick: 128 px, and 10 + 5 iterations) and the frames (--video-frames, from frame 120).
+this branch. A clip (--video-clip; by default box.mp4 of ../shared/videos from frame 120, where its hand
+starts moving, --video-first-frame) is painted by `style_transfer.py` itself, run as a process from each
+code tree with the default settings but --size (384 px; --quick: 128 px, and 10 + 5 iterations) and
+the frames (--video-frames from the first).
 The whole runs go one at a time, alternating: today's, this branch's, today's, this branch's... for
 --rounds rounds, each run alone on the machine.
 
@@ -37,27 +38,27 @@ SIZE_PX, QUICK_SIZE_PX = 384, 128
 QUICK_FLAGS = ("--iterations", "10", "--frame-iterations", "5")  # flags both trees have
 
 
-def video_flags(size_px, frame_count, quick):
+def video_flags(clip, first_frame, size_px, frame_count, quick):
     """style_transfer.py's flags of the clip's runs: the defaults but the size and the frames."""
-    flags = ["--content", CLIP, "--first-frame", str(FIRST_FRAME), "--frames", str(frame_count)]
+    flags = ["--content", clip, "--first-frame", str(first_frame), "--frames", str(frame_count)]
     return [*flags, "--size", str(size_px), *(QUICK_FLAGS if quick else ())]
 
 
-def run_video(codes, size_px, frame_count, rounds, quick):
+def run_video(codes, clip, first_frame, size_px, frame_count, rounds, quick):
     """[(round, code, figures)]: each code tree's run of the clip, alternating, rounds times."""
-    if not os.path.isfile(CLIP):
-        sys.exit(f"speed benchmark: the video part needs {CLIP}")
-    flags, results = video_flags(size_px, frame_count, quick), []
+    if not os.path.isfile(clip):
+        sys.exit(f"speed benchmark: the video part needs {clip}")
+    flags, results = video_flags(clip, first_frame, size_px, frame_count, quick), []
     for number in range(1, rounds + 1):
         for code, code_dir in codes.items():
             run = Run(code_dir, flags)
             run.wait()
-            results.append((number, code, painted_clip(run, frame_count)))
+            results.append((number, code, painted_clip(run, clip, first_frame, frame_count)))
             run.close()
     return results
 
 
-def painted_clip(run, frame_count):
+def painted_clip(run, clip, first_frame, frame_count):
     """{first_s, later_s: [each later frame's seconds], losses: [(content, style, total) of each later
     frame], flicker: the referee's mean over the later frames} of an ended run (see the docstring)."""
     frame_paths = run.files(os.path.join("*", "frames", "*.png"))
@@ -68,7 +69,7 @@ def painted_clip(run, frame_count):
         "first_s": first_s,
         "later_s": later_s,
         "losses": later_frame_losses(run.loss_rows(), frame_count),
-        "flicker": referee_flicker(frame_paths),
+        "flicker": referee_flicker(frame_paths, clip, first_frame),
     }
 
 
@@ -87,7 +88,7 @@ def later_frame_losses(rows, frame_count):
     return [tuple(float(last_rows[frame][key]) for key in keys) for frame in range(2, frame_count + 1)]
 
 
-def referee_flicker(frame_paths):
+def referee_flicker(frame_paths, clip, first_frame):
     """The referee's flicker of the painted frames, the mean over the later frames it judges (a scene cut
     it does not); None if it judges none."""
     import cv2
@@ -95,8 +96,8 @@ def referee_flicker(frame_paths):
 
     paintings = [cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB) for path in frame_paths]
     height_px, width_px = paintings[0].shape[:2]
-    capture = cv2.VideoCapture(CLIP)
-    for _ in range(FIRST_FRAME):
+    capture = cv2.VideoCapture(clip)
+    for _ in range(first_frame):
         capture.grab()
     inputs = []
     for _ in paintings:
@@ -108,10 +109,11 @@ def referee_flicker(frame_paths):
     return statistics.mean(judged) if judged else None
 
 
-def video_section(size_px, frame_count, results):
+def video_section(clip, first_frame, size_px, frame_count, results):
     """The table of each run, then each code's median later frame and the ratio of this branch's to today's."""
     lines = [
-        f"## A later video frame, {size_px} px: box.mp4 from frame {FIRST_FRAME}, {frame_count} frames, "
+        f"## A later video frame, {size_px} px: {os.path.basename(clip)} from frame {first_frame}, "
+        f"{frame_count} frames, "
         "whole runs one at a time, alternating",
         "",
         "| round | code | first frame, s | later frames, s | median later frame, s | flicker (referee) "

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 
 from neural_style.model.memory import total_memory_bytes
 from neural_style.model.tf_setup import cpu_flags, onednn_enabled, resolve_precision, tf
+from parts.machine import cpu_fields
 from parts.ours import REPO
 
 CPU_EXTENSIONS = {"avx512f": "AVX-512", "avx512_bf16": "AVX-512 BF16", "amx_bf16": "AMX"}
@@ -21,9 +22,7 @@ def machine_worker():
 
 def machine_description(machine):
     """CPU, memory and software, the last two as a worker saw them (this process never loads TensorFlow)."""
-    with open("/proc/cpuinfo") as f:
-        first_cpu = f.read().split("\n\n")[0]
-    fields = {key.strip(): value.strip() for key, _, value in (line.partition(":") for line in first_cpu.splitlines())}
+    fields = cpu_fields()
     cpu, family, model = fields.get("model name", platform.machine()), fields.get("cpu family"), fields.get("model")
     flags = cpu_flags()
     extensions = [name for flag, name in CPU_EXTENSIONS.items() if flag in flags] or ["no AVX-512"]

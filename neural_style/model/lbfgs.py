@@ -23,6 +23,7 @@ class LBFGS:
     (content, style, total variation, total) for an image tensor."""
 
     STATE = ("history", "sy", "yy", "rho", "newest", "pairs", "gamma", "gradient", "losses", "evaluated")
+    START = {"newest": HISTORY_PAIRS - 1, "gamma": 1.0}  # a new run's state; the rest of STATE starts at zero
 
     def __init__(self, image, loss):
         self.image, self.loss = image, loss
@@ -36,9 +37,9 @@ class LBFGS:
         self.sy = variable(tf.zeros((HISTORY_PAIRS, HISTORY_PAIRS)), "sy")
         self.yy = variable(tf.zeros((HISTORY_PAIRS, HISTORY_PAIRS)), "yy")
         self.rho = variable(tf.zeros(HISTORY_PAIRS), "rho")  # 1 / s'y; 0 in a slot not in use
-        self.newest = variable(0, "newest")
+        self.newest = variable(self.START["newest"], "newest")
         self.pairs = variable(0, "pairs")
-        self.gamma = variable(0.0, "gamma")  # s'y / y'y of the newest pair: the inverse Hessian's scale
+        self.gamma = variable(self.START["gamma"], "gamma")  # s'y / y'y of the newest pair: the inverse Hessian's scale
         self.gradient = variable(tf.zeros_like(image), "gradient")  # at the current image
         self.losses = variable(tf.zeros(4), "losses")  # at the current image
         self.evaluated = variable(False, "evaluated")  # whether gradient and losses are the image's
@@ -49,7 +50,6 @@ class LBFGS:
         self.find_direction = tf.function(self._find_direction, jit_compile=True)
         self.try_step = tf.function(self._try_step)
         self.accept = tf.function(self._accept)
-        self.reset()
 
     def _current(self):
         return {"image": self.image, "gradient": self.gradient, "losses": self.losses}
@@ -68,13 +68,11 @@ class LBFGS:
             getattr(self, name).assign(state[f"lbfgs_{name}"])
 
     def reset(self):
-        """A new run's state: no history, nothing evaluated; every number as a new LBFGS has it, so that
-        a run on a reused one computes what it would on a new one, bit for bit."""
+        """A new run's state (START): no history, nothing evaluated; every number as a new LBFGS has it,
+        so that a run on a reused one computes what it would on a new one, bit for bit."""
         for name in self.STATE:
             variable = getattr(self, name)
-            variable.assign(tf.zeros_like(variable))
-        self.newest.assign(HISTORY_PAIRS - 1)
-        self.gamma.assign(1.0)
+            variable.assign(tf.fill(variable.shape, tf.cast(self.START.get(name, 0), variable.dtype)))
 
     def forget(self):
         """Drops the history: the next iteration starts as a steepest descent."""
