@@ -200,9 +200,10 @@ def test_bfloat16_features_are_the_float32_features_to_within_rounding(tf, vgg_w
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 def test_gram_matrix_of_rounded_features_is_within_one_rounding_of_the_exact_sum(tf, precision):
-    # Rectified features (non-negative), more rows than blocks and not a multiple of them. A block's
-    # product rounded once to bfloat16 is within 2^-9 of its value; the float32 sum of non-negative
-    # blocks keeps that share of the whole. Summing the blocks in bfloat16 breaks the bound.
+    # Rectified features (non-negative), more rows than blocks and not a multiple of them. One rounding
+    # to bfloat16 (8 significant bits) is within 2^-8 of the value; the float32 sum of the 16 blocks'
+    # roundings partly cancels them, which keeps these features' entries within 2^-9. Summing the blocks
+    # in bfloat16 rounds at every addition and breaks the bound (by more than 2^-8).
     scales = np.random.default_rng(4).uniform(0, 3, 48).astype(np.float32)
     features = np.maximum(np.random.default_rng(5).normal(size=(1, 61, 67, 48)).astype(np.float32) * scales, 0)
     rounded = tf.cast(tf.constant(features), precision)
