@@ -47,9 +47,10 @@ class LBFGS:
         self.direction, self.slope = variable(tf.zeros_like(image), "direction"), variable(0.0, "slope")
         self.trial = {name: variable(tf.zeros_like(v), f"trial_{name}") for name, v in self._current().items()}
         # Three compiled parts, the loss in one of them only: traced once, no loss graph inside control flow.
-        self.find_direction = tf.function(self._find_direction, jit_compile=True)
-        self.try_step = tf.function(self._try_step)
-        self.accept = tf.function(self._accept)
+        # Without autograph: its rewriting of every function the loss calls took most of a trace's time.
+        self.find_direction = tf.function(self._find_direction, jit_compile=True, autograph=False)
+        self.try_step = tf.function(self._try_step, autograph=False)
+        self.accept = tf.function(self._accept, autograph=False)
 
     def _current(self):
         return {"image": self.image, "gradient": self.gradient, "losses": self.losses}
@@ -154,9 +155,12 @@ class LBFGS:
 
     def _accept(self, step, moved):
         """Makes the last trial point the current one; if it `moved`, a step: counted and remembered."""
-        if moved:
+
+        def take_step():
             self._remember(self.trial["image"] - self.image, self.trial["gradient"] - self.gradient)
             step.assign_add(1)
+
+        tf.cond(moved, take_step, lambda: None)
         for name, current in self._current().items():
             current.assign(self.trial[name])
         self.evaluated.assign(True)
@@ -190,7 +194,8 @@ class LBFGS:
         """Keeps the pair in the oldest slot if it has the positive curvature L-BFGS needs, with its
         products with every pair kept (one more read of the history)."""
         sy, yy = tf.reduce_sum(s * y), tf.reduce_sum(y * y)
-        if sy > 2.2e-16 * yy and yy > 0.0:
+
+        def keep():
             slot = (self.newest + 1) % HISTORY_PAIRS
             # One scatter of both rows: a sliced assign would copy the whole history (47 MB at 512 px).
             self.history.scatter_update(tf.IndexedSlices(tf.concat([s, y], 0), tf.stack([slot, HISTORY_PAIRS + slot])))
@@ -205,6 +210,8 @@ class LBFGS:
             self.newest.assign(slot)
             self.pairs.assign(tf.minimum(self.pairs + 1, HISTORY_PAIRS))
             self.gamma.assign(sy / yy)
+
+        tf.cond((sy > 2.2e-16 * yy) & (yy > 0.0), keep, lambda: None)
 
 
 def all_finite(*tensors):

@@ -39,8 +39,8 @@ class ImageOptimizer:
         self.adam_m = tf.Variable(tf.zeros_like(self.image), trainable=False, name="adam_m")
         self.adam_v = tf.Variable(tf.zeros_like(self.image), trainable=False, name="adam_v")
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.loss_and_gradient = tf.function(self._loss_and_gradient)
-        self.adam_step = tf.function(self._adam_step)
+        self.loss_and_gradient = tf.function(self._loss_and_gradient, autograph=False)  # as in lbfgs.py
+        self.adam_step = tf.function(self._adam_step, autograph=False)
         self.lbfgs = LBFGS(self.image, loss) if optimizer == "lbfgs" else None
 
     def restart(self, start_image):
@@ -88,11 +88,14 @@ class ImageOptimizer:
         m_hat, v_hat = m / (1 - ADAM_BETA1**t), v / (1 - ADAM_BETA2**t)
         image = tf.clip_by_value(self.image - learning_rate * m_hat / (tf.sqrt(v_hat) + ADAM_EPSILON), 0.0, 255.0)
         finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(x)) for x in (losses[-1], m, v, image)])
-        if finite:
+
+        def take_step():
             self.adam_m.assign(m)
             self.adam_v.assign(v)
             self.image.assign(image)
             self.step.assign_add(1)
+
+        tf.cond(finite, take_step, lambda: None)
         return losses, finite
 
     def run(self, iterations, on_step):
