@@ -38,7 +38,6 @@ Guides do not depend on the pooling (average or max): the receptive fields are t
 
 import cv2
 import numpy as np
-import scipy.ndimage
 
 from neural_style.errors import ImageError, MaskError
 from utils import load_image, resize
@@ -91,7 +90,7 @@ def layer_guides(mask, layers, mode="inside", grow_positions=0):
         if name.startswith("pool"):
             guide = _pool(guide, np.min if inside else np.mean)
         elif inside:  # padding is no part of the outside: a cell beyond the border counts as in (1)
-            guide = scipy.ndimage.minimum_filter(guide, size=3, mode="constant", cval=1.0)
+            guide = cv2.erode(guide, np.ones((3, 3), np.uint8))  # cv2's default border: left out of the minimum
         if name in layers:
             guides[name] = _grow(guide, grow_positions)
     return guides
@@ -108,8 +107,8 @@ def _pool(guide, reduce):
 def _grow(guide, positions):
     if positions == 0:
         return guide
-    extreme = scipy.ndimage.maximum_filter if positions > 0 else scipy.ndimage.minimum_filter
-    return extreme(guide, size=2 * abs(positions) + 1, mode="nearest")
+    extreme = cv2.dilate if positions > 0 else cv2.erode
+    return extreme(guide, np.ones((2 * abs(positions) + 1,) * 2, np.uint8), borderType=cv2.BORDER_REPLICATE)
 
 
 def soften_edge(mask, sigma_share=0.005):
