@@ -199,7 +199,7 @@ def test_bfloat16_features_are_the_float32_features_to_within_rounding(tf, vgg_w
 
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
-def test_gram_matrix_of_rounded_features_is_within_one_rounding_of_the_exact_sum(tf, precision):
+def test_gram_matrix_of_rounded_features_is_within_2_to_the_minus_9_of_the_exact_sum(tf, precision):
     # Rectified features (non-negative), more rows than blocks and not a multiple of them. One rounding
     # to bfloat16 (8 significant bits) is within 2^-8 of the value; the float32 sum of the 16 blocks'
     # roundings partly cancels them, which keeps these features' entries within 2^-9. Summing the blocks
