@@ -51,21 +51,15 @@ def ours(optimizer, iterations):
 
 
 def scipy_lbfgsb(optimizer, start, iterations):
-    """scipy's L-BFGS-B: one compiled call for the loss and gradient, float64 copies for scipy's Fortran."""
-    image, calls = tf.Variable(start[None].astype(np.float32)), []
-
-    @tf.function(autograph=False)
-    def loss_and_gradient():
-        with tf.GradientTape() as tape:
-            tape.watch(image)
-            value = optimizer.loss(image)[-1]
-        return value, tape.gradient(value, image)
+    """scipy's L-BFGS-B on `optimizer`'s image, through its one compiled call for the loss and gradient
+    (the one Adam takes), with float64 copies for scipy's Fortran."""
+    calls = []
 
     def objective(x):
         calls.append(1)
-        image.assign(x.reshape(image.shape).astype(np.float32))
-        value, gradient = loss_and_gradient()
-        return float(value), gradient.numpy().ravel().astype(np.float64)
+        optimizer.image.assign(x.reshape(optimizer.image.shape).astype(np.float32))
+        losses, gradient = optimizer.loss_and_gradient()
+        return float(losses[-1]), gradient.numpy().ravel().astype(np.float64)
 
     started = time.perf_counter()
     result = scipy.optimize.minimize(
@@ -159,7 +153,7 @@ def main():
         f"{tf.__version__}; {settings.precision}. The default run's start image at {width}x{height}, loss "
         f"{start_loss:.4e}; each method {options.iterations} iterations from it, the methods in turn in one "
         f"process for {options.rounds} rounds (seconds include each method's tracing and compiling; iterations and "
-        "evaluations are the last round's, the same in every round).",
+        "evaluations are the last round's).",
         "",
         "| method | iterations | evaluations | per iteration | s, median | each round | loss at its end, by round |",
         "|---|---:|---:|---:|---:|---:|---:|",

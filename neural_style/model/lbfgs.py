@@ -47,7 +47,7 @@ class LBFGS:
         self.direction, self.slope = variable(tf.zeros_like(image), "direction"), variable(0.0, "slope")
         self.trial = {name: variable(tf.zeros_like(v), f"trial_{name}") for name, v in self._current().items()}
         # Three compiled parts, the loss in one of them only: traced once, no loss graph inside control flow.
-        # Without autograph: its rewriting of every function the loss calls took most of a trace's time.
+        # Without autograph: its rewriting of every function the loss calls was most of a process's first trace.
         self.find_direction = tf.function(self._find_direction, jit_compile=True, autograph=False)
         self.try_step = tf.function(self._try_step, autograph=False)
         self.accept = tf.function(self._accept, autograph=False)
