@@ -38,6 +38,8 @@ from speed_quality import (
     LARGE_SCHEDULES,
     SCHEDULES,
     finish_all,
+    floor_section,
+    pass_sizes,
     planned_runs,
     quality_section,
     run_alternating,
@@ -176,6 +178,33 @@ def startup_worker(spawned_at):
     return stages
 
 
+def floor_worker(spawned_at, sizes_px, iterations):
+    """What no schedule's run can go below, measured as a run starts: seconds from the command to the
+    program and TensorFlow imported, and at each pass size in sizes_px the median seconds of an
+    iteration's convolutions alone (parts.baseline.ConvolutionFloor: all 26, forward and input gradient,
+    in the program's precision, on the bundled photo's pass shapes), after one compiling iteration."""
+    from parts.ours import planned_run  # the program's modules, style_transfer's included
+
+    from neural_style.model.tf_setup import load_tensorflow
+
+    load_tensorflow()
+    imported_s = time.time() - spawned_at
+    from parts.baseline import ConvolutionFloor
+
+    import utils
+    from neural_style.work import passes
+
+    run, weights = planned_run(max(sizes_px))
+    network = passes.build_network(run.settings, weights)
+    content = utils.load_image(run.settings.content_image)
+    convolutions_s = {}
+    for size_px in sizes_px:
+        floor = ConvolutionFloor(network, *utils.fit_long_side(content.shape, size_px))
+        floor.timed_iterations(1)
+        convolutions_s[size_px] = statistics.median(floor.timed_iterations(iterations))
+    return {"imported_s": imported_s, "convolutions_s": convolutions_s}
+
+
 # --- The parent: runs the workers alternating, writes the report ---------------------------------------
 
 
@@ -285,8 +314,14 @@ def main():
         lines += ["", *video_section(*clip, size_px, options.video_frames, results)]
         write_results(options.results, lines)
     if "quality" in options.parts and options.alternate:
-        rounds = run_alternating(planned, options.rounds, options.size, options.pictures)
+        rounds, floors = [], []
+        for _ in range(options.rounds):
+            (runs,) = run_alternating(planned, 1, options.size, options.pictures)
+            sizes_px = [*pass_sizes(runs), options.size]
+            rounds.append(runs)
+            floors.append(run_worker(REPO, "floor", spawned_at=time.time(), sizes_px=sizes_px, iterations=10))
         lines += ["", *quality_section(options.size, rounds, "Whole runs one at a time, in the order of the table.")]
+        lines += ["", *floor_section(options.size, rounds, floors)]
     lines.append(f"\nLoad average at the end {os.getloadavg()[0]:.1f}.")
     write_results(options.results, lines)
     print("\n".join(lines))
@@ -323,7 +358,7 @@ if __name__ == "__main__":
     if "--worker" in sys.argv:
         kind, arguments = sys.argv[sys.argv.index("--worker") + 1 :][:2]
         sys.path.insert(0, os.getcwd())
-        worker = {"step": step_worker, "startup": startup_worker}[kind]
+        worker = {"step": step_worker, "startup": startup_worker, "floor": floor_worker}[kind]
         print(json.dumps(worker(**json.loads(arguments))))
     else:
         main()

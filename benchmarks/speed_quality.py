@@ -13,6 +13,7 @@ Two ways to run them, for two kinds of machine:
 the machine.
 """
 
+import collections
 import os
 import re
 import statistics
@@ -82,11 +83,13 @@ def finish_all(started, size_px, pictures_dir):
 
 def finish(run, name, size_px, pictures_dir):
     """{elapsed_s: to the last file the run wrote, peak_bytes, curve: [(seconds since the command, total
-    loss)] of each step at size_px}. All time outside the iterations (start-up, style targets, files) is
-    counted before the first point."""
+    loss)] of each step at size_px, earlier_iterations: {size_px: iterations} of the passes before}. All
+    time outside the iterations (start-up, style targets, files) is counted before the first point."""
     peak_bytes = run.wait()
     elapsed_s = run.ended_at() - run.started_at
-    rows = [row for row in run.loss_rows() if int(row["size_px"]) == size_px]
+    all_rows = run.loss_rows()
+    rows = [row for row in all_rows if int(row["size_px"]) == size_px]
+    earlier_iterations = collections.Counter(int(row["size_px"]) for row in all_rows if int(row["size_px"]) != size_px)
     if any(int(row["tile"]) for row in rows):  # a tile's loss is not the picture's: no curve to compare
         sys.exit(f"speed benchmark: {' '.join(run.process.args)} refined its {size_px} px pass in tiles")
     if pictures_dir:
@@ -96,7 +99,7 @@ def finish(run, name, size_px, pictures_dir):
     for row in rows:
         clock_s += float(row["step_s"])
         curve.append((clock_s, float(row["total"])))
-    return {"elapsed_s": elapsed_s, "peak_bytes": peak_bytes, "curve": curve}
+    return {"elapsed_s": elapsed_s, "peak_bytes": peak_bytes, "curve": curve, "earlier_iterations": earlier_iterations}
 
 
 def keep_picture(run, run_name, pictures_dir):
@@ -114,6 +117,65 @@ def keep_picture(run, run_name, pictures_dir):
 def time_to_loss_s(curve, target_loss):
     """The first time the curve is at or below target_loss; None if it never is."""
     return next((seconds for seconds, loss in curve if loss <= target_loss), None)
+
+
+def iterations_to_loss(curve, target_loss):
+    """How many of the curve's iterations it takes to be at or below target_loss; None if it never is."""
+    return next((number for number, (_, loss) in enumerate(curve, start=1) if loss <= target_loss), None)
+
+
+def pass_sizes(runs):
+    """Every pass size (px) the runs of a round iterated at: their earlier passes' and the final size."""
+    return sorted({size for _, run in runs for size in run["earlier_iterations"]})
+
+
+def floor_section(size_px, rounds, floors):
+    """What each run's iterations cost at the least: the program and TensorFlow imported, then its
+    earlier passes' iterations and its final-size iterations to today's final loss, each at the price of
+    its convolutions alone (floors: each round's floor worker, measured after the round), against the
+    round's run of today's code."""
+    targets = [runs[0][1]["curve"][-1][1] for runs in rounds]
+    today_s = [runs[0][1]["elapsed_s"] for runs in rounds]
+    imported_s = statistics.median(floor["imported_s"] for floor in floors)
+    final_s = statistics.median(floor["convolutions_s"][str(size_px)] for floor in floors)
+    lines = [
+        f"## The floor, {size_px} px: the convolutions alone of the iterations each run took to today's final loss",
+        "",
+        "After each round, in a new process: seconds from its start to the program and TensorFlow imported "
+        f"(median {imported_s:.2f} s), and an iteration's 26 convolutions alone at each pass size, forward and "
+        f"input gradient, nothing else (median at {size_px} px {final_s:.3f} s; parts/baseline.py's "
+        "ConvolutionFloor). A run's floor is the import, then each of its iterations priced at its size's "
+        "convolutions: all of its earlier passes' iterations, and its final-size iterations up to the one "
+        "that reached today's final loss. No change but fewer iterations can take a run below its floor.",
+        "",
+        "| run | earlier passes, iterations | final-size iterations to today's final loss | floor s "
+        "| floor / today | the run's own s to today's final loss | floor in each round |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for index, (name, _) in enumerate(rounds[0]):
+        floors_s, counts, reached_s, ratios = [], [], [], []
+        for round_runs, floor, target, today in zip(rounds, floors, targets, today_s):
+            run = round_runs[index][1]
+            final_iterations = iterations_to_loss(run["curve"], target)
+            if final_iterations is None:
+                continue
+            convolutions = floor["convolutions_s"]
+            earlier_s = sum(count * convolutions[str(size)] for size, count in run["earlier_iterations"].items())
+            floors_s.append(floor["imported_s"] + earlier_s + final_iterations * convolutions[str(size_px)])
+            counts.append(final_iterations)
+            reached_s.append(time_to_loss_s(run["curve"], target))
+            ratios.append(floors_s[-1] / today)
+        if not floors_s:
+            lines.append(f"| {name} | - | not reached | - | - | - | - |")
+            continue
+        earlier_iterations = sorted(rounds[0][index][1]["earlier_iterations"].items())
+        earlier = ", ".join(f"{count} at {size} px" for size, count in earlier_iterations)
+        lines.append(
+            f"| {name} | {earlier or '-'} | {statistics.median(counts):g} | {statistics.median(floors_s):.1f} "
+            f"| **{statistics.median(ratios):.2f}x** | {statistics.median(reached_s):.1f} "
+            f"| {', '.join(f'{ratio:.2f}x' for ratio in ratios)} |"
+        )
+    return lines
 
 
 def quality_section(size_px, rounds, how):

@@ -1,7 +1,7 @@
 """The speed benchmark's reading of whole runs (benchmarks/speed_video.py, speed_quality.py), on files and
 curves made here with known answers: a later video frame's seconds from the frame files' modification
 times, each later frame's final losses from a loss log, and the time-to-quality table's per-round ratios
-and their medians, the step's ratio round by round. Cheap: no painting."""
+and their medians, the floor's pricing of a run's iterations, the step's ratio round by round. Cheap: no painting."""
 
 import os
 import sys
@@ -55,6 +55,24 @@ def test_the_quality_table_gives_each_rounds_ratio_to_its_own_run_of_today_and_t
     (ours,) = [line for line in lines if line.startswith("| ours |")]
     # Reached at 8 s of 20 and at 9 s of 30: 0.40x and 0.30x, their median 0.35x at 8.5 s.
     assert ours == "| ours | 13.5 | 1.00 | 2.25 | 8.5 | **0.35x** | 0.40x, 0.30x |"
+
+
+def test_the_floor_prices_each_runs_iterations_to_todays_loss_at_their_sizes_convolutions_alone():
+    def run(elapsed_s, curve):
+        return {"elapsed_s": elapsed_s, "peak_bytes": 2**30, "curve": curve, "earlier_iterations": {64: 2}}
+
+    rounds = [
+        [("today", run(20.0, [(10.0, 5.0), (15.0, 4.0), (20.0, 3.0)])), ("ours", run(12.0, [(5.0, 4.0), (8.0, 3.0)]))],
+        [("today", run(40.0, [(30.0, 4.0), (40.0, 3.0)])), ("ours", run(12.0, [(5.0, 4.0), (8.0, 3.5)]))],
+    ]
+    floors = [{"imported_s": 1.0, "convolutions_s": {"64": 0.5, "128": 1.0}}] * 2
+    lines = speed_quality.floor_section(128, rounds, floors)
+    (today,) = [line for line in lines if line.startswith("| today |")]
+    (ours,) = [line for line in lines if line.startswith("| ours |")]
+    # today: 1 + 2 x 0.5 + 3 x 1.0 = 5 s of 20 (0.25x), then 1 + 1 + 2 x 1.0 = 4 s of 40 (0.10x).
+    assert today == "| today | 2 at 64 px | 2.5 | 4.5 | **0.17x** | 30.0 | 0.25x, 0.10x |"
+    # ours reaches today's loss in round 1 only, at its second iteration: 4 s of that round's 20.
+    assert ours == "| ours | 2 at 64 px | 2 | 4.0 | **0.20x** | 8.0 | 0.20x |"
 
 
 def test_the_step_ratio_is_taken_round_by_round():
