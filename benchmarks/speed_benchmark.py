@@ -180,10 +180,12 @@ def startup_worker(spawned_at):
 
 def floor_worker(spawned_at, sizes_px, iterations):
     """What no schedule's run can go below, measured as a run starts: seconds from the command to the
-    program and TensorFlow imported, and at each pass size in sizes_px the median seconds of an
-    iteration's convolutions alone (parts.baseline.ConvolutionFloor: all 26, forward and input gradient,
-    in the program's precision, on the bundled photo's pass shapes), after one compiling iteration."""
-    from parts.ours import planned_run  # the program's modules, style_transfer's included
+    program and TensorFlow imported, and at each pass size in sizes_px two prices of an iteration,
+    medians after one compiling call: its 26 convolutions alone (parts.baseline.ConvolutionFloor:
+    forward and input gradient, in the program's precision) and one evaluation of the loss and its
+    gradient (the compiled call every optimizer makes, ImageOptimizer.loss_and_gradient), on the bundled
+    photo's pass shapes."""
+    from parts.ours import build_job, pass_images, planned_run  # the program's modules, style_transfer's included
 
     from neural_style.model.tf_setup import load_tensorflow
 
@@ -191,18 +193,24 @@ def floor_worker(spawned_at, sizes_px, iterations):
     imported_s = time.time() - spawned_at
     from parts.baseline import ConvolutionFloor
 
-    import utils
-    from neural_style.work import passes
+    def median_s(call, *arguments):
+        call(*arguments)
+        times = []
+        for _ in range(iterations):
+            started = time.perf_counter()
+            call(*arguments)
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
 
-    run, weights = planned_run(max(sizes_px))
-    network = passes.build_network(run.settings, weights)
-    content = utils.load_image(run.settings.content_image)
-    convolutions_s = {}
+    convolutions_s, evaluation_s = {}, {}
     for size_px in sizes_px:
-        floor = ConvolutionFloor(network, *utils.fit_long_side(content.shape, size_px))
-        floor.timed_iterations(1)
-        convolutions_s[size_px] = statistics.median(floor.timed_iterations(iterations))
-    return {"imported_s": imported_s, "convolutions_s": convolutions_s}
+        run, weights = planned_run(size_px)
+        content, styles, start = pass_images(run.settings)
+        optimizer = build_job(run.settings, weights, content, styles, start)
+        floor = ConvolutionFloor(optimizer.loss.network, *content.shape[:2])
+        convolutions_s[size_px] = median_s(floor.timed_iterations, 1)
+        evaluation_s[size_px] = median_s(lambda optimizer: optimizer.loss_and_gradient()[1].numpy(), optimizer)
+    return {"imported_s": imported_s, "convolutions_s": convolutions_s, "evaluation_s": evaluation_s}
 
 
 # --- The parent: runs the workers alternating, writes the report ---------------------------------------

@@ -131,50 +131,60 @@ def pass_sizes(runs):
 
 def floor_section(size_px, rounds, floors):
     """What each run's iterations cost at the least: the program and TensorFlow imported, then its
-    earlier passes' iterations and its final-size iterations to today's final loss, each at the price of
-    its convolutions alone (floors: each round's floor worker, measured after the round), against the
-    round's run of today's code."""
+    earlier passes' iterations and its final-size iterations to today's final loss, each at a price per
+    iteration at its size (floors: each round's floor worker, measured after the round): its
+    convolutions alone, and one evaluation of the loss and its gradient. Against the round's run of
+    today's code."""
     targets = [runs[0][1]["curve"][-1][1] for runs in rounds]
     today_s = [runs[0][1]["elapsed_s"] for runs in rounds]
+
+    def median_price(kind, size):
+        return statistics.median(floor[kind][str(size)] for floor in floors)
+
     imported_s = statistics.median(floor["imported_s"] for floor in floors)
-    final_s = statistics.median(floor["convolutions_s"][str(size_px)] for floor in floors)
     lines = [
-        f"## The floor, {size_px} px: the convolutions alone of the iterations each run took to today's final loss",
+        f"## The floor, {size_px} px: each run's iterations to today's final loss at the least they can cost",
         "",
         "After each round, in a new process: seconds from its start to the program and TensorFlow imported "
-        f"(median {imported_s:.2f} s), and an iteration's 26 convolutions alone at each pass size, forward and "
-        f"input gradient, nothing else (median at {size_px} px {final_s:.3f} s; parts/baseline.py's "
-        "ConvolutionFloor). A run's floor is the import, then each of its iterations priced at its size's "
-        "convolutions: all of its earlier passes' iterations, and its final-size iterations up to the one "
-        "that reached today's final loss. No change but fewer iterations can take a run below its floor.",
+        f"(median {imported_s:.2f} s), and at each pass size two prices of an iteration: its 26 convolutions "
+        "alone, forward and input gradient, nothing else (parts/baseline.py's ConvolutionFloor), and one "
+        "evaluation of the loss and its gradient, the compiled call every optimizer makes "
+        f"(ImageOptimizer.loss_and_gradient); medians at {size_px} px {median_price('convolutions_s', size_px):.3f} "
+        f"and {median_price('evaluation_s', size_px):.3f} s. A run's floor is the import, then each of its "
+        "iterations at its size's price: all of its earlier passes' iterations, and its final-size iterations "
+        "up to the one that reached today's final loss. No change but fewer iterations can take a run below "
+        "its convolutions' floor, and no optimizer that evaluates the loss once per iteration below its "
+        "evaluations' floor.",
         "",
-        "| run | earlier passes, iterations | final-size iterations to today's final loss | floor s "
-        "| floor / today | the run's own s to today's final loss | floor in each round |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| run | earlier passes, iterations | final-size iterations to today's final loss | the run's own s "
+        "| convolutions' floor s | / today | evaluations' floor s | / today | evaluations' floor in each round |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for index, (name, _) in enumerate(rounds[0]):
-        floors_s, counts, reached_s, ratios = [], [], [], []
+        counts, reached_s, floors_s = [], [], {"convolutions_s": [], "evaluation_s": []}
+        ratios = {kind: [] for kind in floors_s}
         for round_runs, floor, target, today in zip(rounds, floors, targets, today_s):
             run = round_runs[index][1]
             final_iterations = iterations_to_loss(run["curve"], target)
             if final_iterations is None:
                 continue
-            convolutions = floor["convolutions_s"]
-            earlier_s = sum(count * convolutions[str(size)] for size, count in run["earlier_iterations"].items())
-            floors_s.append(floor["imported_s"] + earlier_s + final_iterations * convolutions[str(size_px)])
             counts.append(final_iterations)
             reached_s.append(time_to_loss_s(run["curve"], target))
-            ratios.append(floors_s[-1] / today)
-        if not floors_s:
-            lines.append(f"| {name} | - | not reached | - | - | - | - |")
+            for kind, seconds in floors_s.items():
+                price = floor[kind]
+                earlier_s = sum(count * price[str(size)] for size, count in run["earlier_iterations"].items())
+                seconds.append(floor["imported_s"] + earlier_s + final_iterations * price[str(size_px)])
+                ratios[kind].append(seconds[-1] / today)
+        if not counts:
+            lines.append(f"| {name} | - | not reached | - | - | - | - | - | - |")
             continue
         earlier_iterations = sorted(rounds[0][index][1]["earlier_iterations"].items())
         earlier = ", ".join(f"{count} at {size} px" for size, count in earlier_iterations)
-        lines.append(
-            f"| {name} | {earlier or '-'} | {statistics.median(counts):g} | {statistics.median(floors_s):.1f} "
-            f"| **{statistics.median(ratios):.2f}x** | {statistics.median(reached_s):.1f} "
-            f"| {', '.join(f'{ratio:.2f}x' for ratio in ratios)} |"
-        )
+        cells = [name, earlier or "-", f"{statistics.median(counts):g}", f"{statistics.median(reached_s):.1f}"]
+        for kind in floors_s:
+            cells += [f"{statistics.median(floors_s[kind]):.1f}", f"**{statistics.median(ratios[kind]):.2f}x**"]
+        cells.append(", ".join(f"{ratio:.2f}x" for ratio in ratios["evaluation_s"]))
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 

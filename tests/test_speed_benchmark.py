@@ -65,14 +65,16 @@ def test_the_floor_prices_each_runs_iterations_to_todays_loss_at_their_sizes_con
         [("today", run(20.0, [(10.0, 5.0), (15.0, 4.0), (20.0, 3.0)])), ("ours", run(12.0, [(5.0, 4.0), (8.0, 3.0)]))],
         [("today", run(40.0, [(30.0, 4.0), (40.0, 3.0)])), ("ours", run(12.0, [(5.0, 4.0), (8.0, 3.5)]))],
     ]
-    floors = [{"imported_s": 1.0, "convolutions_s": {"64": 0.5, "128": 1.0}}] * 2
+    prices = {"convolutions_s": {"64": 0.5, "128": 1.0}, "evaluation_s": {"64": 1.0, "128": 2.0}}
+    floors = [{"imported_s": 1.0, **prices}] * 2
     lines = speed_quality.floor_section(128, rounds, floors)
     (today,) = [line for line in lines if line.startswith("| today |")]
     (ours,) = [line for line in lines if line.startswith("| ours |")]
-    # today: 1 + 2 x 0.5 + 3 x 1.0 = 5 s of 20 (0.25x), then 1 + 1 + 2 x 1.0 = 4 s of 40 (0.10x).
-    assert today == "| today | 2 at 64 px | 2.5 | 4.5 | **0.17x** | 30.0 | 0.25x, 0.10x |"
-    # ours reaches today's loss in round 1 only, at its second iteration: 4 s of that round's 20.
-    assert ours == "| ours | 2 at 64 px | 2 | 4.0 | **0.20x** | 8.0 | 0.20x |"
+    # today, convolutions: 1 + 2 x 0.5 + 3 x 1 = 5 s of 20 (0.25x), then 1 + 1 + 2 x 1 = 4 s of 40 (0.10x);
+    # evaluations: 1 + 2 x 1 + 3 x 2 = 9 s of 20 (0.45x), then 1 + 2 + 2 x 2 = 7 s of 40 (0.175x).
+    assert today == "| today | 2 at 64 px | 2.5 | 30.0 | 4.5 | **0.17x** | 8.0 | **0.31x** | 0.45x, 0.17x |"
+    # ours reaches today's loss in round 1 only, at its second iteration: 4 s and 7 s of that round's 20.
+    assert ours == "| ours | 2 at 64 px | 2 | 8.0 | 4.0 | **0.20x** | 7.0 | **0.35x** | 0.35x |"
 
 
 def test_the_step_ratio_is_taken_round_by_round():
