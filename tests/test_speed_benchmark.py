@@ -57,7 +57,7 @@ def test_the_quality_table_gives_each_rounds_ratio_to_its_own_run_of_today_and_t
     assert ours == "| ours | 13.5 | 1.00 | 2.25 | 8.5 | **0.35x** | 0.40x, 0.30x |"
 
 
-def test_the_floor_prices_each_runs_iterations_to_todays_loss_at_their_sizes_convolutions_alone():
+def test_the_floor_prices_each_runs_iterations_to_todays_loss_at_their_sizes_convolutions_and_evaluation():
     def run(elapsed_s, curve):
         return {"elapsed_s": elapsed_s, "peak_bytes": 2**30, "curve": curve, "earlier_iterations": {64: 2}}
 
