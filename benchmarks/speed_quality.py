@@ -125,14 +125,15 @@ def iterations_to_loss(curve, target_loss):
 
 
 def pass_sizes(runs):
-    """Every pass size (px) the runs of a round iterated at: their earlier passes' and the final size."""
+    """Every size (px) of the runs' earlier passes in a round, sorted."""
     return sorted({size for _, run in runs for size in run["earlier_iterations"]})
 
 
 def floor_section(size_px, rounds, floors):
     """What each run's iterations cost at the least: the program and TensorFlow imported, then its
     earlier passes' iterations and its final-size iterations to today's final loss, each at a price per
-    iteration at its size (floors: each round's floor worker, measured after the round): its
+    iteration at its size (floors: each round's floor worker on this code, which prices today's run's
+    iterations too, measured after the round): its
     convolutions alone, and one evaluation of the loss and its gradient. Against the round's run of
     today's code."""
     targets = [runs[0][1]["curve"][-1][1] for runs in rounds]
