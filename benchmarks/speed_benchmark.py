@@ -24,6 +24,7 @@ other parts (and after the quality runs started at once have ended).
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import shlex
@@ -42,7 +43,7 @@ from speed_quality import (
     pass_sizes,
     planned_runs,
     quality_section,
-    run_alternating,
+    run_one_at_a_time,
     start_all,
 )
 from speed_video import CLIP, FIRST_FRAME, QUICK_SIZE_PX, run_video, video_section
@@ -191,26 +192,27 @@ def floor_worker(spawned_at, sizes_px, iterations):
 
     load_tensorflow()
     imported_s = time.time() - spawned_at
-    from parts.baseline import ConvolutionFloor
+    from parts.baseline import ConvolutionFloor, seconds_of_each
 
-    def median_s(call, *arguments):
-        call(*arguments)
-        times = []
-        for _ in range(iterations):
-            started = time.perf_counter()
-            call(*arguments)
-            times.append(time.perf_counter() - started)
-        return statistics.median(times)
+    def median_after_the_first(seconds):  # the first call compiles
+        return statistics.median(seconds[1:])
 
+    run, weights = planned_run(max(sizes_px))
     convolutions_s, evaluation_s = {}, {}
     for size_px in sizes_px:
-        run, weights = planned_run(size_px)
-        content, styles, start = pass_images(run.settings)
-        optimizer = build_job(run.settings, weights, content, styles, start)
+        settings = dataclasses.replace(run.settings, size_px=size_px)  # a pass of the run at size_px
+        content, styles, start = pass_images(settings)
+        optimizer = build_job(settings, weights, content, styles, start)
         floor = ConvolutionFloor(optimizer.loss.network, *content.shape[:2])
-        convolutions_s[size_px] = median_s(floor.timed_iterations, 1)
-        evaluation_s[size_px] = median_s(lambda optimizer: optimizer.loss_and_gradient()[1].numpy(), optimizer)
+        convolutions_s[size_px] = median_after_the_first(floor.timed_iterations(iterations + 1))
+        evaluate = functools.partial(evaluated_gradient, optimizer)
+        evaluation_s[size_px] = median_after_the_first(seconds_of_each(evaluate, iterations + 1))
     return {"imported_s": imported_s, "convolutions_s": convolutions_s, "evaluation_s": evaluation_s}
+
+
+def evaluated_gradient(optimizer):
+    """One evaluation of the optimizer's loss and gradient, the gradient fetched."""
+    return optimizer.loss_and_gradient()[1].numpy()
 
 
 # --- The parent: runs the workers alternating, writes the report ---------------------------------------
@@ -324,7 +326,7 @@ def main():
     if "quality" in options.parts and options.alternate:
         rounds, floors = [], []
         for _ in range(options.rounds):
-            (runs,) = run_alternating(planned, 1, options.size, options.pictures)
+            runs = run_one_at_a_time(planned, options.size, options.pictures)
             sizes_px = [*pass_sizes(runs), options.size]
             rounds.append(runs)
             floors.append(run_worker(REPO, "floor", spawned_at=time.time(), sizes_px=sizes_px, iterations=10))

@@ -68,12 +68,9 @@ def start_all(planned):
     return [(name, Run(code_dir, flags)) for name, code_dir, flags in planned]
 
 
-def run_alternating(planned, rounds, size_px, pictures_dir):
-    """The planned runs one at a time, in order, rounds times: [[(name, figures)] of each round]."""
-    return [
-        [(name, finish(Run(code_dir, flags), name, size_px, pictures_dir)) for name, code_dir, flags in planned]
-        for _ in range(rounds)
-    ]
+def run_one_at_a_time(planned, size_px, pictures_dir):
+    """The planned runs one at a time, in order: [(name, figures)], a round of --alternate."""
+    return [(name, finish(Run(code_dir, flags), name, size_px, pictures_dir)) for name, code_dir, flags in planned]
 
 
 def finish_all(started, size_px, pictures_dir):
@@ -129,6 +126,11 @@ def pass_sizes(runs):
     return sorted({size for _, run in runs for size in run["earlier_iterations"]})
 
 
+def todays_runs(rounds):
+    """(today's final loss, today's wall seconds) of each round: its first run is today's code's."""
+    return [runs[0][1]["curve"][-1][1] for runs in rounds], [runs[0][1]["elapsed_s"] for runs in rounds]
+
+
 def floor_section(size_px, rounds, floors):
     """What each run's iterations cost at the least: the program and TensorFlow imported, then its
     earlier passes' iterations and its final-size iterations to today's final loss, each at a price per
@@ -136,8 +138,7 @@ def floor_section(size_px, rounds, floors):
     iterations too, measured after the round): its
     convolutions alone, and one evaluation of the loss and its gradient. Against the round's run of
     today's code."""
-    targets = [runs[0][1]["curve"][-1][1] for runs in rounds]
-    today_s = [runs[0][1]["elapsed_s"] for runs in rounds]
+    targets, today_s = todays_runs(rounds)
 
     def median_price(kind, size):
         return statistics.median(floor[kind][str(size)] for floor in floors)
@@ -192,8 +193,7 @@ def floor_section(size_px, rounds, floors):
 def quality_section(size_px, rounds, how):
     """The table of each run's figures, medians over the rounds (each round's against its run of today's
     code, the first of the round), and every run's curve; `how` says how the runs shared the machine."""
-    targets = [runs[0][1]["curve"][-1][1] for runs in rounds]
-    today_s = [runs[0][1]["elapsed_s"] for runs in rounds]
+    targets, today_s = todays_runs(rounds)
     lines = [
         f"## Time to quality, {size_px} px: the default picture's final loss {statistics.median(targets):.4g} "
         f"(today's code: {statistics.median(today_s):.1f} s)",

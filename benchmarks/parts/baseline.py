@@ -114,12 +114,7 @@ class TutorialBaseline:
         return loss
 
     def timed_iterations(self, count):
-        step_s = []
-        for _ in range(count):
-            started = time.perf_counter()
-            float(self.compiled_train_step())
-            step_s.append(time.perf_counter() - started)
-        return step_s
+        return seconds_of_each(lambda: float(self.compiled_train_step()), count)
 
 
 class ConvolutionFloor:
@@ -156,12 +151,17 @@ class ConvolutionFloor:
         self.compiled = tf.function(convolve_all)
 
     def timed_iterations(self, count):
-        step_s = []
-        for _ in range(count):
-            started = time.perf_counter()
-            self.compiled(*self.inputs).numpy()
-            step_s.append(time.perf_counter() - started)
-        return step_s
+        return seconds_of_each(lambda: self.compiled(*self.inputs).numpy(), count)
+
+
+def seconds_of_each(call, count):
+    """Wall seconds of each of `count` calls of call(), which returns only once its work is done."""
+    seconds = []
+    for _ in range(count):
+        started = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - started)
+    return seconds
 
 
 def keras_layer(name):
